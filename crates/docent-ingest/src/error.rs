@@ -26,8 +26,8 @@ pub enum IngestError {
         detail: String,
     },
     /// The crawler could not start (bad start URL, HTTP client set-up).
-    #[error("{0}")]
-    Crawl(String),
+    #[error(transparent)]
+    Crawl(#[from] crate::crawl::CrawlError),
     /// The sources produced no indexable page and there is no previous index to keep.
     #[error("nothing to index: {0}")]
     NothingToIndex(String),

@@ -6,7 +6,7 @@
 //! a new generation through `docent_index::GenerationWriter`, which publishes it
 //! atomically.
 //!
-//! ```ignore
+//! ```no_run
 //! use std::sync::Arc;
 //! use docent_ingest::{ingest, IngestOptions, NoProgress, SourceSpec};
 //! # async fn run() -> Result<(), docent_ingest::IngestError> {
@@ -24,10 +24,11 @@ mod error;
 pub mod extract;
 pub mod folder;
 pub mod page;
-// pipeline: enabled once crawl/ and extract/ land (they are being written).
+pub mod pipeline;
 pub mod summary;
 
 pub use chunk::{Chunker, ChunkerOptions};
 pub use error::IngestError;
 pub use page::{ContentKind, ExtractedPage, RawPage, Section};
+pub use pipeline::{ingest, IngestObserver, IngestOptions, NoProgress, SourceSpec};
 pub use summary::{IngestSummary, PageFailure};

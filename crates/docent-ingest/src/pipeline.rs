@@ -134,7 +134,7 @@ impl IngestObserver for NoProgress {}
 enum SourceEvent {
     Page { page: RawPage, links: Vec<String>, sitemap_lastmod: Option<String> },
     Unchanged { url: String, source: String, sitemap_lastmod: Option<String> },
-    Failed { url: String, source: String, failure: PageFailure, gone: bool },
+    Failed { url: String, failure: PageFailure, gone: bool },
 }
 
 /// What the prepare stage hands to the writer.
@@ -266,10 +266,13 @@ async fn run_sources(
         match spec {
             SourceSpec::Path(_) => {
                 let Some(folder) = folders.next() else { continue };
-                summaries.push(read_folder(folder, &tx, observer.as_ref()).await?);
+                let span = info_span!("read_folder", root = %folder.root().display());
+                summaries.push(read_folder(folder, &tx, observer.as_ref()).instrument(span).await?);
             }
             SourceSpec::Url(start) => {
-                summaries.push(run_crawl(&start, &crawl_options, previous.as_deref(), &tx, observer.clone()).await?);
+                let span = info_span!("crawl_source", start = %start);
+                let crawl = run_crawl(&start, &crawl_options, previous.as_deref(), &tx, observer.clone());
+                summaries.push(crawl.instrument(span).await?);
             }
         }
     }
@@ -281,7 +284,6 @@ async fn read_folder(
     tx: &mpsc::Sender<SourceEvent>,
     observer: &dyn IngestObserver,
 ) -> Result<SourceSummary, IngestError> {
-    let _span = info_span!("read_folder", root = %folder.root().display()).entered();
     let folder = Arc::new(folder);
     let scan_folder = folder.clone();
     let scan = tokio::task::spawn_blocking(move || scan_folder.scan())
@@ -290,7 +292,7 @@ async fn read_folder(
     let mut summary = SourceSummary { source: folder.key().to_string(), ignored_files: scan.ignored, ..Default::default() };
     for failure in scan.failures {
         summary.failed += 1;
-        let event = SourceEvent::Failed { url: failure.url.clone(), source: folder.key().into(), failure, gone: false };
+        let event = SourceEvent::Failed { url: failure.url.clone(), failure, gone: false };
         if tx.send(event).await.is_err() {
             return Ok(summary);
         }
@@ -310,7 +312,7 @@ async fn read_folder(
             Err(failure) => {
                 observer.page_seen(&failure.url);
                 summary.failed += 1;
-                SourceEvent::Failed { url: failure.url.clone(), source: folder.key().into(), failure, gone: false }
+                SourceEvent::Failed { url: failure.url.clone(), failure, gone: false }
             }
         };
         if tx.send(event).await.is_err() {
@@ -370,7 +372,7 @@ async fn run_crawl(
                         counts.failed += 1;
                         let gone = matches!(reason, SkipReason::HttpStatus(404 | 410));
                         let failure = PageFailure { url: url.clone(), stage: "fetch", reason: reason.to_string() };
-                        SourceEvent::Failed { url, source: key.clone(), failure, gone }
+                        SourceEvent::Failed { url, failure, gone }
                     }
                 };
                 if tx.send(event).await.is_err() {
@@ -442,7 +444,7 @@ fn prepare_stage(
                     gone: false,
                 },
             },
-            SourceEvent::Failed { url, source: _, failure, gone } => WorkItem::Failed { url, failure, gone },
+            SourceEvent::Failed { url, failure, gone } => WorkItem::Failed { url, failure, gone },
         };
         if tx.send(item).is_err() {
             return; // the writer stopped; it reports why
@@ -648,6 +650,11 @@ impl WriterStage {
         if texts.is_empty() {
             return Ok(());
         }
+        // Similar lengths in one model batch: a batch is padded to its longest text.
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| texts[i].len());
+        let hashes: Vec<ContentHash> = order.iter().map(|&i| hashes[i]).collect();
+        let texts: Vec<String> = order.iter().map(|&i| std::mem::take(&mut texts[i])).collect();
         if embedder.is_none() {
             *embedder = Some(Embedder::load(&self.files, self.embedder_options.clone())?);
         }

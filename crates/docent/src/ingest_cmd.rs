@@ -55,7 +55,28 @@ pub struct IngestArgs {
 }
 
 /// Run the command; the exit code is non-zero only when nothing could be indexed.
+/// With `--json`, errors are JSON on stdout too (`{"error": "…"}`), so scripts can
+/// always parse what they get.
 pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    let json = args.json;
+    match run_ingest(args) {
+        Ok(summary) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                print!("{}", summary.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if json => {
+            println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn run_ingest(args: IngestArgs) -> anyhow::Result<docent_ingest::IngestSummary> {
     let sources = args.sources.iter().map(|s| SourceSpec::parse(s)).collect::<Result<Vec<_>, _>>()?;
     let mut options = IngestOptions::new(args.data.bot.clone(), args.data.data.clone(), sources);
     options.models_dir = args.data.models.clone();
@@ -78,19 +99,5 @@ pub fn run(args: IngestArgs) -> anyhow::Result<ExitCode> {
         .context("starting the async runtime")?;
     let result = runtime.block_on(ingest(&options, bars.clone()));
     bars.finish();
-    match result {
-        Ok(summary) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else {
-                print!("{}", summary.to_text());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) if args.json => {
-            println!("{}", serde_json::json!({ "error": e.to_string() }));
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(result?)
 }

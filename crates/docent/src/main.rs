@@ -1,6 +1,7 @@
 //! `docent`: the one binary of Docent. Subcommands live in their own modules; this
 //! file parses the command line, sets up tracing once and maps errors to exit codes.
 
+mod bench_cmd;
 mod ingest_cmd;
 mod progress;
 
@@ -35,6 +36,9 @@ pub struct DataArgs {
 enum Command {
     /// Index folders, files or sites into a new generation of a bot's index.
     Ingest(ingest_cmd::IngestArgs),
+    /// Benchmarks (ingest throughput; search latency arrives with retrieval).
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
+        Command::Bench(cmd) => bench_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

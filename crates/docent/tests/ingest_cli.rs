@@ -64,6 +64,13 @@ fn n(v: &Value, path: &str) -> u64 {
     cur.as_u64().unwrap_or_else(|| panic!("{path} missing in {v}"))
 }
 
+fn refunds_text_contains(data: &Path, needle: &str) -> bool {
+    let bot = docent_index::BotDir::new(data, "docs").expect("bot");
+    let snap = docent_index::IndexSnapshot::open(&bot).expect("open");
+    let chunks = snap.chunks_of("https://help.lumenledger.example/billing/refunds").expect("chunks");
+    chunks.iter().any(|(c, _)| c.text.contains(needle))
+}
+
 #[test]
 fn ingests_the_sample_corpus_then_only_what_changed() {
     let work = tempfile::tempdir().expect("tempdir");
@@ -80,6 +87,7 @@ fn ingests_the_sample_corpus_then_only_what_changed() {
 
     // First ingest: every page is new and embedded.
     let (out, first) = run_json(&[docs.to_str().expect("utf8"), "--base-url", BASE], &data);
+    assert!(refunds_text_contains(&data, "30 days"));
     assert!(out.status.success(), "{first}");
     assert_eq!(n(&first, "documents.total"), pages);
     assert_eq!(n(&first, "documents.added"), pages);
@@ -91,8 +99,9 @@ fn ingests_the_sample_corpus_then_only_what_changed() {
 
     // Edit one page, delete one, add one.
     let refunds = docs.join("billing/refunds.md");
+    assert!(std::fs::read_to_string(&refunds).expect("read").contains("**30 days**"), "test edit needs this text");
     let text = std::fs::read_to_string(&refunds).expect("read");
-    std::fs::write(&refunds, text.replace("within 30 days", "within 45 days")).expect("edit");
+    std::fs::write(&refunds, text.replace("**30 days**", "**45 days**")).expect("edit");
     std::fs::remove_file(docs.join("integrations/zapier.md")).expect("delete");
     std::fs::write(
         docs.join("billing/gift-cards.md"),
@@ -130,6 +139,7 @@ fn ingests_the_sample_corpus_then_only_what_changed() {
     assert!(!m.documents.contains_key("https://help.lumenledger.example/integrations/zapier"));
     let refunds = snap.chunks_of("https://help.lumenledger.example/billing/refunds").expect("chunks");
     assert!(refunds.iter().any(|(c, _)| c.text.contains("45 days")));
+    assert!(!refunds.iter().any(|(c, _)| c.text.contains("30 days")), "the old text is gone");
     assert!(refunds.iter().any(|(c, _)| c.url.ends_with("#refund-window")));
 }
 
