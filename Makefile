@@ -31,6 +31,7 @@ ingest-corpus: models build
 run: ingest-corpus
 
 test: models
+	bash scripts/test-fetch-models.sh
 	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --release --workspace --no-fail-fast
 	$(MAKE) lint

