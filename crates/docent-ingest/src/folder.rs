@@ -121,7 +121,11 @@ impl FolderSource {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
-                    scan.failures.push(PageFailure { url: self.root.display().to_string(), stage: "read", reason: e.to_string() });
+                    scan.failures.push(PageFailure {
+                        url: self.root.display().to_string(),
+                        stage: "read",
+                        reason: e.to_string(),
+                    });
                     continue;
                 }
             };

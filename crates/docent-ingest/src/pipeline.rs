@@ -210,13 +210,8 @@ async fn run(options: &IngestOptions, observer: Arc<dyn IngestObserver>) -> Resu
         .spawn(move || prepare_stage(event_rx, work_tx, chunker, prepare_manifest, prepare_observer))
         .map_err(|e| IngestError::Pipeline(format!("cannot start the prepare thread: {e}")))?;
 
-    let writer_options = WriterStage {
-        bot: bot.clone(),
-        files,
-        embedder_options: options.embedder.clone(),
-        chunking,
-        observer,
-    };
+    let writer_options =
+        WriterStage { bot: bot.clone(), files, embedder_options: options.embedder.clone(), chunking, observer };
     let write = std::thread::Builder::new()
         .name("docent-embed".into())
         .spawn(move || writer_options.run(work_rx, previous.filter(|_| reusable)))
@@ -289,7 +284,8 @@ async fn read_folder(
     let scan = tokio::task::spawn_blocking(move || scan_folder.scan())
         .await
         .map_err(|e| IngestError::Pipeline(format!("folder scan: {e}")))?;
-    let mut summary = SourceSummary { source: folder.key().to_string(), ignored_files: scan.ignored, ..Default::default() };
+    let mut summary =
+        SourceSummary { source: folder.key().to_string(), ignored_files: scan.ignored, ..Default::default() };
     for failure in scan.failures {
         summary.failed += 1;
         let event = SourceEvent::Failed { url: failure.url.clone(), failure, gone: false };
@@ -545,7 +541,11 @@ struct WriterOutcome {
 }
 
 impl WriterStage {
-    fn run(self, rx: std_mpsc::Receiver<WorkItem>, previous: Option<IndexSnapshot>) -> Result<WriterOutcome, IngestError> {
+    fn run(
+        self,
+        rx: std_mpsc::Receiver<WorkItem>,
+        previous: Option<IndexSnapshot>,
+    ) -> Result<WriterOutcome, IngestError> {
         let _span = info_span!("embed_and_write").entered();
         let info = Embedder::model_info();
         let cache = EmbeddingCache::open(&self.bot.embedding_cache_path(), &info.id, info.dim)?;
@@ -570,13 +570,8 @@ impl WriterStage {
         let mut embedder: Option<Embedder> = None;
         let mut pending: VecDeque<Pending> = VecDeque::new();
         let mut misses = 0usize;
-        loop {
-            // Block for the next item, then take whatever else is already waiting.
-            let first = match rx.recv() {
-                Ok(item) => Some(item),
-                Err(_) => None,
-            };
-            let Some(first) = first else { break };
+        // Block for the next item, then take whatever else is already waiting.
+        while let Ok(first) = rx.recv() {
             let mut batch = vec![first];
             let mut idle = true;
             while let Ok(more) = rx.try_recv() {
@@ -736,7 +731,7 @@ impl WriterOutcome {
             .map(|p| p.manifest().documents.values().filter(|d| !self.seen.contains(&d.url)).cloned().collect())
             .unwrap_or_default();
         for entry in leftovers {
-            let in_run = source_keys.iter().any(|k| *k == entry.source);
+            let in_run = source_keys.contains(&entry.source);
             let keep = if self.gone.contains(&entry.url) {
                 false
             } else if self.keep.contains(&entry.url) {

@@ -119,7 +119,10 @@ impl IngestSummary {
             self.elapsed_secs, self.pages_per_sec, self.chunks_per_sec, self.embed_secs
         ));
         for src in &self.sources {
-            s.push_str(&format!("source {}: {} pages, {} unchanged, {} failed", src.source, src.pages, src.unchanged, src.failed));
+            s.push_str(&format!(
+                "source {}: {} pages, {} unchanged, {} failed",
+                src.source, src.pages, src.unchanged, src.failed
+            ));
             if src.sitemap_urls + src.out_of_scope_links + src.robots_disallowed > 0 {
                 s.push_str(&format!(
                     ", {} from sitemaps, {} robots-disallowed, {} off-scope links",

@@ -510,3 +510,54 @@ fn odd_unicode_is_handled() {
     assert_eq!(page.sections[0].anchor.as_deref(), Some("قسم"));
     assert_eq!(page.sections[0].text, "نص 🎉");
 }
+
+/// Deterministic mutation run: every corpus file cut at pseudo-random byte offsets
+/// (often mid-tag or mid-UTF-8 sequence) and spliced with markup fragments must
+/// extract or fail with an `ExtractError` — never panic.
+#[test]
+fn mutated_corpus_files_never_panic() {
+    const SPLICES: &[&[u8]] = &[
+        b"</div></main></table>",
+        b"<h2 id=",
+        b"<pre><code class=\"language-",
+        b"\n---\ntitle: [\n",
+        b"\n```\n",
+        b"| a | b |\n|",
+        b"<!--",
+        b"\xff\xfe\x00",
+        b"&#x0;&#xD800;&amp",
+        b"<script>",
+    ];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut runs = 0;
+    for rel in corpus_files() {
+        let original = corpus_page(&rel.to_string_lossy());
+        for _ in 0..12 {
+            let mut page = original.clone();
+            let len = page.body.len().max(1) as u64;
+            let cut = (next() % len) as usize;
+            let splice = SPLICES[(next() % SPLICES.len() as u64) as usize];
+            let mut body = page.body[..cut.min(page.body.len())].to_vec();
+            body.extend_from_slice(splice);
+            let resume = cut + (next() % 200) as usize;
+            body.extend_from_slice(page.body.get(resume..).unwrap_or_default());
+            page.body = body;
+            match extract::extract(&page) {
+                Ok(out) => assert!(out.sections.iter().all(|s| !s.text.trim().is_empty())),
+                Err(
+                    ExtractError::InvalidEncoding { .. }
+                    | ExtractError::FrontMatter { .. }
+                    | ExtractError::Empty { .. },
+                ) => {}
+            }
+            runs += 1;
+        }
+    }
+    assert!(runs >= 64 * 12);
+}

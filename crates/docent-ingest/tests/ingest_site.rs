@@ -35,7 +35,9 @@ async fn handler(State(site): State<Arc<Site>>, headers: HeaderMap, req: Request
     let port = site.port.load(Ordering::SeqCst);
     let origin = format!("http://127.0.0.1:{port}");
     match req.uri().path() {
-        "/robots.txt" => format!("User-agent: *\nDisallow: /docs/private/\nSitemap: {origin}/sitemap.xml\n").into_response(),
+        "/robots.txt" => {
+            format!("User-agent: *\nDisallow: /docs/private/\nSitemap: {origin}/sitemap.xml\n").into_response()
+        }
         "/sitemap.xml" => (
             [(header::CONTENT_TYPE, "application/xml")],
             format!(
@@ -78,8 +80,12 @@ async fn handler(State(site): State<Arc<Site>>, headers: HeaderMap, req: Request
         "/docs/loop1" => Redirect::temporary("/docs/loop2").into_response(),
         "/docs/loop2" => Redirect::temporary("/docs/loop1").into_response(),
         "/docs/error" => (StatusCode::INTERNAL_SERVER_ERROR, "boom").into_response(),
-        "/docs/file.bin" => ([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8, 159, 146, 150]).into_response(),
-        "/docs/bad-utf8" => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], b"<p>caf\xe9 \xff\xfe</p>".to_vec()).into_response(),
+        "/docs/file.bin" => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], vec![0u8, 159, 146, 150]).into_response()
+        }
+        "/docs/bad-utf8" => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], b"<p>caf\xe9 \xff\xfe</p>".to_vec()).into_response()
+        }
         p if p.starts_with("/docs/private/") => {
             site.private_hits.fetch_add(1, Ordering::SeqCst);
             html("Private", "<p>should never be fetched</p>")
@@ -134,14 +140,12 @@ async fn crawled_site_is_indexed_failures_reported_and_recrawl_is_incremental() 
     let bot = BotDir::new(data.path(), "site").expect("bot");
     let snap = IndexSnapshot::open(&bot).expect("open");
     let docs: BTreeSet<String> = snap.manifest().documents.keys().cloned().collect();
-    let want: BTreeSet<String> = ["/docs/", "/docs/a", "/docs/b", "/docs/c"].iter().map(|p| format!("{origin}{p}")).collect();
+    let want: BTreeSet<String> =
+        ["/docs/", "/docs/a", "/docs/b", "/docs/c"].iter().map(|p| format!("{origin}{p}")).collect();
     assert_eq!(docs, want, "summary: {}", summary.to_text());
 
-    let reasons: Vec<(String, String)> = summary
-        .failures
-        .iter()
-        .map(|f| (f.url.trim_start_matches(&origin).to_string(), f.reason.clone()))
-        .collect();
+    let reasons: Vec<(String, String)> =
+        summary.failures.iter().map(|f| (f.url.trim_start_matches(&origin).to_string(), f.reason.clone())).collect();
     let has = |path: &str, what: &str| reasons.iter().any(|(u, r)| u.starts_with(path) && r.contains(what));
     assert!(has("/docs/loop", "redirect loop"), "{reasons:?}");
     assert!(has("/docs/missing", "404"), "{reasons:?}");
@@ -185,7 +189,8 @@ async fn an_unreachable_start_url_is_reported_not_fatal_to_other_sources() {
         SourceSpec::parse(&format!("http://127.0.0.1:{port}/docs/")).expect("url"),
         SourceSpec::parse(docs.path().to_str().expect("utf8")).expect("path"),
     ];
-    let summary = ingest(&IngestOptions::new("mixed", data.path(), sources), Arc::new(NoProgress)).await.expect("ingest");
+    let summary =
+        ingest(&IngestOptions::new("mixed", data.path(), sources), Arc::new(NoProgress)).await.expect("ingest");
     assert_eq!(summary.documents.total, 1);
     assert!(summary.failures.iter().any(|f| f.url.contains(&port.to_string())), "{}", summary.to_text());
 }

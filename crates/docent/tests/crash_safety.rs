@@ -20,8 +20,26 @@ fn docent() -> Command {
 }
 
 const WORDS: &[&str] = &[
-    "invoice", "ledger", "payout", "refund", "currency", "webhook", "session", "workspace", "receipt", "discount",
-    "quarter", "reminder", "export", "archive", "balance", "transfer", "statement", "customer", "vendor", "audit",
+    "invoice",
+    "ledger",
+    "payout",
+    "refund",
+    "currency",
+    "webhook",
+    "session",
+    "workspace",
+    "receipt",
+    "discount",
+    "quarter",
+    "reminder",
+    "export",
+    "archive",
+    "balance",
+    "transfer",
+    "statement",
+    "customer",
+    "vendor",
+    "audit",
 ];
 
 /// A page with three sections of distinct, deterministic text.
@@ -56,8 +74,11 @@ fn killed_ingest_leaves_the_live_generation_searchable_and_its_work_reusable() {
     let docs = work.path().join("docs");
     let data = work.path().join("data");
     std::fs::create_dir(&docs).expect("mkdir");
-    std::fs::write(docs.join("payouts.md"), "---\ntitle: Payouts\n---\n\n## Schedule\n\nPayouts arrive every Tuesday.\n")
-        .expect("write");
+    std::fs::write(
+        docs.join("payouts.md"),
+        "---\ntitle: Payouts\n---\n\n## Schedule\n\nPayouts arrive every Tuesday.\n",
+    )
+    .expect("write");
     let first = docent().args(["ingest", "--quiet", "--data"]).arg(&data).arg(&docs).output().expect("run");
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let bot = BotDir::new(&data, "docs").expect("bot");

@@ -26,8 +26,9 @@ fn corpus() -> PathBuf {
 fn run_json(args: &[&str], data: &Path) -> (Output, Value) {
     let out = docent().arg("ingest").args(args).arg("--data").arg(data).arg("--json").output().expect("spawn docent");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let json: Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!("stdout is not JSON ({e}): {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr))
+    });
     (out, json)
 }
 
@@ -176,7 +177,11 @@ fn unreadable_and_malformed_files_are_reported_and_the_rest_indexed() {
     let docs = work.path().join("docs");
     std::fs::create_dir(&docs).expect("mkdir");
     std::fs::write(docs.join("good.md"), "## Payouts\n\nPayouts arrive every Tuesday.\n").expect("write");
-    std::fs::write(docs.join("broken.html"), "<html><body><main><h2 id=x>Broken <b>page</h2><p>Still <i>readable</div> text").expect("write");
+    std::fs::write(
+        docs.join("broken.html"),
+        "<html><body><main><h2 id=x>Broken <b>page</h2><p>Still <i>readable</div> text",
+    )
+    .expect("write");
     std::fs::write(docs.join("latin1.txt"), b"caf\xe9 au lait\n").expect("write");
     std::os::unix::fs::symlink(docs.join("missing-target.md"), docs.join("dangling.md")).expect("symlink");
     let (out, json) = run_json(&[docs.to_str().expect("utf8")], &work.path().join("data"));

@@ -183,7 +183,7 @@ impl Fetcher {
             let status = response.status();
             debug!(url = %key, status = status.as_u16(), "fetched");
             if is_redirect(status) {
-                let target = match redirect_target(&current, response.headers()) {
+                let target = match redirect_target(&current, status, response.headers()) {
                     Ok(t) => t,
                     Err(reason) => return PageFetch::Skip(reason),
                 };
@@ -243,8 +243,8 @@ impl Fetcher {
             let status = response.status();
             debug!(url = %current, status = status.as_u16(), "fetched resource");
             if is_redirect(status) {
-                let target =
-                    redirect_target(&current, response.headers()).map_err(|r| ResourceError::Failed(r.to_string()))?;
+                let target = redirect_target(&current, status, response.headers())
+                    .map_err(|r| ResourceError::Failed(r.to_string()))?;
                 let key = canonicalize(&target);
                 if !is_http(&target) || (!cross_origin && target.origin() != url.origin()) {
                     return Err(ResourceError::Failed(format!("redirects to another site ({key})")));
@@ -282,10 +282,9 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(Duration::from_secs(secs).clamp(MIN_RETRY_PAUSE, MAX_RETRY_PAUSE))
 }
 
-fn redirect_target(current: &Url, headers: &HeaderMap) -> Result<Url, SkipReason> {
-    let location = headers
-        .get(header::LOCATION)
-        .ok_or_else(|| SkipReason::Network("redirect without a Location header".into()))?;
+/// Where a redirect points; a redirect without a `Location` is an unusable status.
+fn redirect_target(current: &Url, status: StatusCode, headers: &HeaderMap) -> Result<Url, SkipReason> {
+    let location = headers.get(header::LOCATION).ok_or(SkipReason::HttpStatus(status.as_u16()))?;
     let location = String::from_utf8_lossy(location.as_bytes());
     current.join(location.trim()).map_err(|e| SkipReason::Network(format!("bad redirect Location `{location}`: {e}")))
 }
@@ -412,6 +411,17 @@ mod tests {
         assert_eq!(classify_content(Some("application/octet-stream"), &page), Err("application/octet-stream".into()));
         assert_eq!(classify_content(None, &u("https://x.test/a/")).map(|r| r.0), Ok(ContentKind::Html));
         assert_eq!(classify_content(None, &page), Err("(none)".into()));
+    }
+
+    #[test]
+    fn redirect_targets() {
+        let here = u("https://x.test/docs/a");
+        let mut h = HeaderMap::new();
+        assert_eq!(redirect_target(&here, StatusCode::FOUND, &h), Err(SkipReason::HttpStatus(302)));
+        h.insert(header::LOCATION, HeaderValue::from_static(" ../b#frag "));
+        assert_eq!(redirect_target(&here, StatusCode::FOUND, &h), Ok(u("https://x.test/b#frag")));
+        h.insert(header::LOCATION, HeaderValue::from_static("http://[::1"));
+        assert!(matches!(redirect_target(&here, StatusCode::FOUND, &h), Err(SkipReason::Network(_))));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use url::Url;
 
 use super::fetch::{FetchedBody, Fetcher, PageFetch, Validators};
 use super::links::{html_links, markdown_links, PageLinks};
+use super::politeness::MAX_CRAWL_DELAY;
 use super::robots::{product_token, Robots};
 use super::sitemap;
 use super::url_scope::{canonicalize, is_http, Scope};
@@ -189,7 +190,9 @@ impl Crawler<'_> {
     async fn load_robots(&mut self) {
         let robots = Robots::fetch(&self.fetcher, self.scope.root(), &self.agent).await;
         if let Some(delay) = robots.delay {
-            if delay > self.options.per_host_delay {
+            if delay > MAX_CRAWL_DELAY {
+                warn!(asked_s = delay.as_secs(), used_s = MAX_CRAWL_DELAY.as_secs(), "robots.txt Crawl-delay capped");
+            } else if delay > self.options.per_host_delay {
                 info!(delay_ms = delay.as_millis() as u64, "honouring robots.txt Crawl-delay");
             }
             self.fetcher.politeness().set_crawl_delay(self.scope.root(), delay);
@@ -293,7 +296,12 @@ impl Crawler<'_> {
                 jobs.abort_all();
                 return;
             }
-            let Some(joined) = jobs.join_next_with_id().await else { return };
+            let Some(joined) = jobs.join_next_with_id().await else {
+                if !self.queue.is_empty() {
+                    info!(max_pages = self.options.max_pages, left = self.queue.len(), "page budget spent; URLs left");
+                }
+                return;
+            };
             match joined {
                 Ok((id, output)) => {
                     if let Some((key, depth)) = running.remove(&id) {
