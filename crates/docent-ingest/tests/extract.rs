@@ -142,13 +142,8 @@ fn every_corpus_file_extracts_to_a_titled_non_empty_page() {
                     assert!(!text.contains(junk), "{rel_str}: boilerplate {junk:?} in text");
                 }
                 assert!(!page.title.contains("Lumen Ledger Help Center"), "{rel_str}: site suffix kept");
-                // Corpus quirk: release-notes/index.html declares `/release-notes/index` as
-                // canonical, unlike the README mapping (`/release-notes/`). Extraction
-                // reports what the page says.
-                let expected = match rel_str.as_str() {
-                    "release-notes/index.html" => format!("{BASE}release-notes/index"),
-                    _ => url_for(&rel),
-                };
+                // Every HTML page's canonical agrees with the README's URL mapping.
+                let expected = url_for(&rel);
                 assert_eq!(page.canonical.as_deref(), Some(expected.as_str()), "{rel_str}: canonical");
                 assert!(page.description.is_some(), "{rel_str}: meta description");
             }
