@@ -188,7 +188,10 @@ async fn run(options: &IngestOptions, observer: Arc<dyn IngestObserver>) -> Resu
     if previous.is_some() && !reusable {
         info!("model or chunking parameters changed: every page is re-chunked");
     }
-    let previous_manifest: Option<Arc<Manifest>> = previous.as_ref().map(|p| Arc::new(p.manifest().clone()));
+    // Without reuse (another model or chunker) every page needs its body again, so the
+    // crawler must not send conditional requests either.
+    let previous_manifest: Option<Arc<Manifest>> =
+        previous.as_ref().filter(|_| reusable).map(|p| Arc::new(p.manifest().clone()));
 
     let source_keys: Vec<String> = source_keys(options, &folders);
     let (event_tx, event_rx) = mpsc::channel::<SourceEvent>(64);
@@ -203,18 +206,19 @@ async fn run(options: &IngestOptions, observer: Arc<dyn IngestObserver>) -> Resu
 
     let chunking = chunker.params();
     let (work_tx, work_rx) = std_mpsc::sync_channel::<WorkItem>(256);
-    let prepare_manifest = if reusable { previous_manifest.clone() } else { None };
+    let prepare_manifest = previous_manifest.clone();
+    let known_manifest: Option<Arc<Manifest>> = previous.as_ref().map(|p| Arc::new(p.manifest().clone()));
     let prepare_observer = observer.clone();
     let prepare = std::thread::Builder::new()
         .name("docent-prepare".into())
-        .spawn(move || prepare_stage(event_rx, work_tx, chunker, prepare_manifest, prepare_observer))
+        .spawn(move || prepare_stage(event_rx, work_tx, chunker, prepare_manifest, known_manifest, prepare_observer))
         .map_err(|e| IngestError::Pipeline(format!("cannot start the prepare thread: {e}")))?;
 
     let writer_options =
         WriterStage { bot: bot.clone(), files, embedder_options: options.embedder.clone(), chunking, observer };
     let write = std::thread::Builder::new()
         .name("docent-embed".into())
-        .spawn(move || writer_options.run(work_rx, previous.filter(|_| reusable)))
+        .spawn(move || writer_options.run(work_rx, previous, reusable))
         .map_err(|e| IngestError::Pipeline(format!("cannot start the embedding thread: {e}")))?;
 
     let source_summaries = sources_task.await.map_err(|e| IngestError::Pipeline(format!("source task: {e}")))??;
@@ -397,9 +401,13 @@ fn prepare_stage(
     tx: std_mpsc::SyncSender<WorkItem>,
     chunker: Chunker,
     previous: Option<Arc<Manifest>>,
+    known: Option<Arc<Manifest>>,
     observer: Arc<dyn IngestObserver>,
 ) {
     let _span = info_span!("prepare").entered();
+    // `previous`: the live manifest when its chunks can be reused; `known`: the live
+    // manifest in any case (to tell new pages from changed ones).
+    let is_known = |url: &str| known.as_ref().is_some_and(|m| m.documents.contains_key(url));
     let prev_doc = |url: &str| previous.as_ref().and_then(|m| m.documents.get(url));
     while let Some(event) = rx.blocking_recv() {
         let item = match event {
@@ -417,8 +425,8 @@ fn prepare_stage(
                         }
                         WorkItem::Carry { entry }
                     }
-                    prev => {
-                        let is_new = prev.is_none();
+                    _ => {
+                        let is_new = !is_known(&page.url);
                         prepare_page(&chunker, page, hash, links, sitemap_lastmod, is_new, &*observer)
                     }
                 }
@@ -523,6 +531,8 @@ struct WriterOutcome {
     writer: GenerationWriter,
     cache: EmbeddingCache,
     previous: Option<IndexSnapshot>,
+    /// The previous generation's chunks and vectors may be copied (same model and chunker).
+    reusable: bool,
     seen: HashSet<String>,
     failures: Vec<PageFailure>,
     /// Failed pages whose live version must not be carried over (404/410).
@@ -545,6 +555,7 @@ impl WriterStage {
         self,
         rx: std_mpsc::Receiver<WorkItem>,
         previous: Option<IndexSnapshot>,
+        reusable: bool,
     ) -> Result<WriterOutcome, IngestError> {
         let _span = info_span!("embed_and_write").entered();
         let info = Embedder::model_info();
@@ -554,6 +565,7 @@ impl WriterStage {
             writer,
             cache,
             previous,
+            reusable,
             seen: HashSet::new(),
             failures: Vec::new(),
             gone: HashSet::new(),
@@ -692,8 +704,11 @@ impl WriterOutcome {
 
     /// Copy a document's chunks and vectors from the live generation.
     fn carry(&mut self, entry: DocumentEntry) -> Result<(), IngestError> {
-        let Some(prev) = self.previous.as_ref() else {
-            return Err(IngestError::Pipeline(format!("cannot carry {} over: no previous generation", entry.url)));
+        let Some(prev) = self.previous.as_ref().filter(|_| self.reusable) else {
+            return Err(IngestError::Pipeline(format!(
+                "cannot carry {} over: no reusable previous generation",
+                entry.url
+            )));
         };
         let chunks = prev.chunks_of(&entry.url)?;
         let vectors = prev.vectors();
@@ -742,7 +757,7 @@ impl WriterOutcome {
                 // source stopped early and simply did not get to it.
                 !in_run || truncated.contains(&entry.source)
             };
-            if keep {
+            if keep && self.reusable {
                 self.seen.insert(entry.url.clone());
                 self.carry(entry)?;
             } else {

@@ -3,7 +3,7 @@ use docent_index::IndexError;
 /// Everything that can go wrong opening an index for retrieval or answering a query.
 ///
 /// Each variant says which bot, generation or stage it is about. User text never
-/// causes an error: hostile queries search fine (see [`crate::bm25`]).
+/// causes an error: hostile queries search fine.
 #[derive(Debug, thiserror::Error)]
 pub enum RetrievalError {
     /// Reading the bot's index failed (no index yet, I/O, a corrupt generation).

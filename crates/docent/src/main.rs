@@ -4,6 +4,7 @@
 mod bench_cmd;
 mod ingest_cmd;
 mod progress;
+mod search_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,8 @@ enum Command {
     /// Benchmarks (ingest throughput; search latency arrives with retrieval).
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
+    /// Search a bot's index: BM25, dense or hybrid, with the score breakdown.
+    Search(search_cmd::SearchArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Bench(cmd) => bench_cmd::run(cmd),
+        Command::Search(args) => search_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -226,3 +226,27 @@ fn a_missing_model_says_to_run_make_models() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("make models") && !stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn new_chunking_parameters_rechunk_every_page_and_reuse_identical_vectors() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let docs = work.path().join("docs");
+    std::fs::create_dir(&docs).expect("mkdir");
+    std::fs::write(docs.join("short.md"), "## Short\n\nA short section that fits any chunk size.\n").expect("write");
+    let long: String = (0..80).map(|i| format!("Sentence {i} describes ledger exports in detail. ")).collect();
+    std::fs::write(docs.join("long.md"), format!("## Long\n\n{long}\n")).expect("write");
+    let data = work.path().join("data");
+    let (out, first) = run_json(&[docs.to_str().expect("utf8")], &data);
+    assert!(out.status.success(), "{first}");
+    let (out, second) =
+        run_json(&[docs.to_str().expect("utf8"), "--chunk-tokens", "64", "--chunk-overlap", "8"], &data);
+    assert!(out.status.success(), "{second}");
+    assert_eq!(n(&second, "documents.changed"), 2, "{second}");
+    assert_eq!(n(&second, "documents.added"), 0, "{second}");
+    assert_eq!(n(&second, "chunks.reused"), 0, "old chunks must not be copied under new parameters");
+    assert!(n(&second, "chunks.total") > n(&first, "chunks.total"), "smaller chunks, more of them");
+    assert!(n(&second, "chunks.cached") >= 1, "the unchanged short chunk keeps its cached vector: {second}");
+    let bot = docent_index::BotDir::new(&data, "docs").expect("bot");
+    let snap = docent_index::IndexSnapshot::open(&bot).expect("open");
+    assert_eq!(snap.manifest().chunking.max_tokens, 64);
+}
