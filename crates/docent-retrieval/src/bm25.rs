@@ -6,8 +6,13 @@
 //! text: symbols vanish in tokenization and words become term queries. The query is a
 //! disjunction of `Boost(TermQuery)` clauses, one per distinct term per field, which
 //! tantivy answers with block-max WAND.
+//!
+//! Common English function words ([`STOP_WORDS`]: "the", "what", "does", "how", …) are
+//! dropped from the query when it has other terms: the index keeps them (phrases and
+//! all-stop-word queries still work), but as query terms they mostly reward long
+//! chunks that happen to repeat them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -18,8 +23,16 @@ use tantivy::tokenizer::TokenStream;
 use tantivy::{Searcher, Term};
 use tracing::debug_span;
 
-use crate::chunk_table::ChunkTable;
-use crate::{RowSet, Scored};
+use crate::{RowSet, Scored, Snapshot};
+
+/// Query words ignored when the query has other words (matched before stemming, by
+/// stemming them with the field's own analyzer).
+pub const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
+    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
+    "what", "which", "who", "whom", "when", "where", "why", "how", "do", "does", "did", "can", "could", "should",
+    "would", "i", "me", "my", "we", "our", "you", "your", "am", "been", "being", "have", "has", "had", "its", "s", "t",
+];
 
 /// Default cap on distinct query terms per field.
 pub const DEFAULT_MAX_TERMS: usize = 64;
@@ -36,27 +49,78 @@ pub struct Bm25Config {
     /// Distinct terms kept per field, in order of first appearance (a 10 kB paste
     /// becomes a bounded query).
     pub max_terms: usize,
+    /// Drop [`STOP_WORDS`] from queries that have other terms.
+    pub stop_words: bool,
 }
 
 impl Default for Bm25Config {
     fn default() -> Self {
-        Bm25Config { title_boost: 2.0, headings_boost: 1.5, body_boost: 1.0, max_terms: DEFAULT_MAX_TERMS }
+        Bm25Config {
+            title_boost: 2.0,
+            headings_boost: 1.5,
+            body_boost: 1.0,
+            max_terms: DEFAULT_MAX_TERMS,
+            stop_words: true,
+        }
     }
 }
 
-/// The distinct tokens of `text` under `field`'s analyzer, at most `max` of them.
-pub(crate) fn field_terms(searcher: &Searcher, field: Field, text: &str, max: usize) -> tantivy::Result<Vec<Term>> {
+/// Stop words as each text field's analyzer indexes them (stemmed), per field.
+#[derive(Debug, Default)]
+pub(crate) struct StopTerms(HashMap<Field, HashSet<String>>);
+
+impl StopTerms {
+    /// Run [`STOP_WORDS`] through the analyzers of `fields`.
+    pub(crate) fn for_fields(searcher: &Searcher, fields: &[Field]) -> tantivy::Result<Self> {
+        let mut out = HashMap::new();
+        for &field in fields {
+            let mut analyzer = searcher.index().tokenizer_for_field(field)?;
+            let mut set = HashSet::new();
+            for w in STOP_WORDS {
+                let mut stream = analyzer.token_stream(w);
+                while stream.advance() {
+                    set.insert(stream.token().text.clone());
+                }
+            }
+            out.insert(field, set);
+        }
+        Ok(StopTerms(out))
+    }
+
+    fn get(&self, field: Field) -> Option<&HashSet<String>> {
+        self.0.get(&field)
+    }
+}
+
+/// The distinct tokens of `text` under `field`'s analyzer, at most `max` of them;
+/// without the `stop` terms unless nothing else is left.
+pub(crate) fn field_terms(
+    searcher: &Searcher,
+    field: Field,
+    text: &str,
+    max: usize,
+    stop: Option<&HashSet<String>>,
+) -> tantivy::Result<Vec<Term>> {
     let mut analyzer = searcher.index().tokenizer_for_field(field)?;
     let mut stream = analyzer.token_stream(text);
     let mut seen = HashSet::new();
-    let mut terms = Vec::new();
-    while terms.len() < max && stream.advance() {
+    let mut kept: Vec<String> = Vec::new();
+    let mut stopped: Vec<String> = Vec::new();
+    while kept.len() < max && stream.advance() {
         let t = &stream.token().text;
-        if !t.is_empty() && seen.insert(t.clone()) {
-            terms.push(Term::from_field_text(field, t));
+        if t.is_empty() || !seen.insert(t.clone()) {
+            continue;
+        }
+        if stop.is_some_and(|s| s.contains(t)) {
+            if stopped.len() < max {
+                stopped.push(t.clone());
+            }
+        } else {
+            kept.push(t.clone());
         }
     }
-    Ok(terms)
+    let words = if kept.is_empty() { stopped } else { kept };
+    Ok(words.iter().map(|w| Term::from_field_text(field, w)).collect())
 }
 
 /// The boosted disjunction for `text`, or `None` when no field yields a token.
@@ -65,13 +129,14 @@ pub(crate) fn build_query(
     fields: &[(Field, f32)],
     text: &str,
     max_terms: usize,
+    stop: Option<&StopTerms>,
 ) -> tantivy::Result<Option<BooleanQuery>> {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
     for &(field, boost) in fields {
         if boost <= 0.0 {
             continue;
         }
-        for term in field_terms(searcher, field, text, max_terms)? {
+        for term in field_terms(searcher, field, text, max_terms, stop.and_then(|s| s.get(field)))? {
             let tq = TermQuery::new(term, IndexRecordOption::WithFreqs);
             clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(tq), boost))));
         }
@@ -79,22 +144,28 @@ pub(crate) fn build_query(
     Ok((!clauses.is_empty()).then(|| BooleanQuery::new(clauses)))
 }
 
-/// The `depth` best chunks for `text`, restricted to `allowed` rows when given.
+/// The `depth` best chunks of `snapshot` for `text`, restricted to `allowed` rows when given.
 pub(crate) fn search(
-    searcher: &Searcher,
-    table: &ChunkTable,
-    fields: &[(Field, f32)],
-    ordinal_field: &str,
+    snapshot: &Snapshot,
+    config: &Bm25Config,
     text: &str,
     depth: usize,
-    max_terms: usize,
     allowed: Option<&Arc<RowSet>>,
 ) -> tantivy::Result<Vec<Scored>> {
     let _span = debug_span!("bm25", depth).entered();
+    let table = snapshot.table();
     if depth == 0 || table.rows() == 0 {
         return Ok(Vec::new());
     }
-    let Some(query) = build_query(searcher, fields, text, max_terms)? else {
+    let searcher = snapshot.index().searcher();
+    let schema = snapshot.index().schema();
+    let fields = [
+        (schema.title, config.title_boost),
+        (schema.headings, config.headings_boost),
+        (schema.body, config.body_boost),
+    ];
+    let stop = config.stop_words.then(|| snapshot.stop_terms());
+    let Some(query) = build_query(searcher, &fields, text, config.max_terms, stop)? else {
         return Ok(Vec::new());
     };
     let top = TopDocs::with_limit(depth).order_by_score();
@@ -103,7 +174,7 @@ pub(crate) fn search(
         Some(rows) => {
             let rows = Arc::clone(rows);
             let filter = FilterCollector::new(
-                ordinal_field.to_string(),
+                schema.schema.get_field_name(schema.ordinal).to_string(),
                 move |ordinal: u64| u32::try_from(ordinal).is_ok_and(|o| rows.contains(o)),
                 top,
             );

@@ -31,9 +31,16 @@ pub enum FusionConfig {
     },
 }
 
+/// The default fusion: a 0.4 / 0.6 weighted blend.
+///
+/// Measured on `corpus/questions.jsonl` (597 chunks, recall@5 of the expected page,
+/// 93 direct / 124 answerable questions): BM25 0.957 / 0.903, dense 0.989 / 0.984,
+/// RRF k=60 0.978 / 0.944, weighted 0.5/0.5 0.978 / 0.968, weighted 0.4/0.6
+/// 1.000 / 0.992. Provisional until the evaluation harness re-measures it on SciFact,
+/// where BM25 is the stronger method.
 impl Default for FusionConfig {
     fn default() -> Self {
-        FusionConfig::Rrf { k: DEFAULT_RRF_K }
+        FusionConfig::Weighted { bm25: 0.4, dense: 0.6 }
     }
 }
 

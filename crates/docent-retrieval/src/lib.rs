@@ -50,10 +50,10 @@ mod scored;
 mod select;
 mod snapshot;
 
-pub use bm25::{Bm25Config, DEFAULT_MAX_TERMS};
+pub use bm25::{Bm25Config, DEFAULT_MAX_TERMS, STOP_WORDS};
 pub use error::RetrievalError;
 pub use fusion::{FusionConfig, DEFAULT_RRF_K};
-pub use query_embedder::{QueryEmbedder, DEFAULT_QUERY_CACHE, MAX_EMBED_CHARS};
+pub use query_embedder::{QueryEmbedder, QueryVector, DEFAULT_QUERY_CACHE, MAX_EMBED_CHARS};
 pub use request::{Filters, SearchMode, SearchRequest, MAX_CANDIDATES, MAX_K};
 pub use response::{Hit, Ranks, Scores, SearchResponse, Timings};
 pub use retriever::{ReloadOutcome, Retriever, RetrieverConfig, DEFAULT_CANDIDATES, DEFAULT_NEAR_DUPLICATE};

@@ -18,6 +18,15 @@ pub const DEFAULT_QUERY_CACHE: usize = 4096;
 /// key size for pasted walls of text.
 pub const MAX_EMBED_CHARS: usize = 4096;
 
+/// A query's embedding.
+#[derive(Debug, Clone)]
+pub struct QueryVector {
+    /// The normalised vector.
+    pub vector: Arc<[f32]>,
+    /// True when it came from the cache.
+    pub cached: bool,
+}
+
 /// Embeds queries for a retriever (or several: share it in an `Arc`).
 ///
 /// [`Embedder::embed`] takes `&mut self`, so each model sits behind its own mutex; a
@@ -108,14 +117,14 @@ impl QueryEmbedder {
 
     /// The vector of `query`, and whether it came from the cache. `None` when the
     /// normalised query is empty (nothing to embed).
-    pub fn embed_query(&self, query: &str) -> Result<Option<(Arc<[f32]>, bool)>, RetrievalError> {
+    pub fn embed_query(&self, query: &str) -> Result<Option<QueryVector>, RetrievalError> {
         let key = Self::normalize(query);
         if key.is_empty() {
             return Ok(None);
         }
         if let Some(cache) = &self.cache {
             if let Some(v) = lock(cache).get(&key) {
-                return Ok(Some((v.clone(), true)));
+                return Ok(Some(QueryVector { vector: v.clone(), cached: true }));
             }
         }
         let vector: Arc<[f32]> = {
@@ -139,7 +148,7 @@ impl QueryEmbedder {
         if let Some(cache) = &self.cache {
             lock(cache).put(key, vector.clone());
         }
-        Ok(Some((vector, false)))
+        Ok(Some(QueryVector { vector, cached: false }))
     }
 
     /// A free model if there is one, else wait for the next one in turn.

@@ -20,7 +20,7 @@ impl RowSet {
         for w in &mut s.words {
             *w = u64::MAX;
         }
-        if universe % 64 != 0 {
+        if !universe.is_multiple_of(64) {
             if let Some(last) = s.words.last_mut() {
                 *last = (1u64 << (universe % 64)) - 1;
             }

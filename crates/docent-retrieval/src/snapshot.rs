@@ -6,6 +6,7 @@ use std::sync::Arc;
 use docent_index::{BotDir, IndexSnapshot, ModelInfo};
 use tracing::info_span;
 
+use crate::bm25::StopTerms;
 use crate::chunk_table::{ChunkTable, TableError};
 use crate::dense::{DenseIndex, ExactConfig, ExactIndex};
 use crate::RetrievalError;
@@ -19,6 +20,7 @@ pub struct Snapshot {
     bot: String,
     index: Arc<IndexSnapshot>,
     table: ChunkTable,
+    stop_terms: StopTerms,
     dense: Box<dyn DenseIndex>,
 }
 
@@ -73,6 +75,14 @@ impl Snapshot {
             }
             TableError::Corrupt(detail) => RetrievalError::Corrupt { bot: bot.to_string(), generation, detail },
         })?;
+        let schema = index.schema();
+        let stop_terms = StopTerms::for_fields(index.searcher(), &[schema.title, schema.headings, schema.body])
+            .map_err(|source| RetrievalError::Tantivy {
+                bot: bot.to_string(),
+                generation,
+                stage: "loading the text analyzers",
+                source,
+            })?;
         let index = Arc::new(index);
         let dense: Box<dyn DenseIndex> = Box::new(ExactIndex::new(Arc::clone(&index), dense));
         tracing::info!(
@@ -83,7 +93,7 @@ impl Snapshot {
             dense = dense.kind(),
             "snapshot ready"
         );
-        Ok(Snapshot { bot: bot.to_string(), index, table, dense })
+        Ok(Snapshot { bot: bot.to_string(), index, table, stop_terms, dense })
     }
 
     /// Bot id.
@@ -113,5 +123,9 @@ impl Snapshot {
 
     pub(crate) fn table(&self) -> &ChunkTable {
         &self.table
+    }
+
+    pub(crate) fn stop_terms(&self) -> &StopTerms {
+        &self.stop_terms
     }
 }

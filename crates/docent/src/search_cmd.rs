@@ -77,7 +77,9 @@ fn search(args: &SearchArgs) -> anyhow::Result<SearchResponse> {
     };
     let bot = BotDir::new(&args.data.data, &args.data.bot)?;
     let files = ModelFiles::locate(args.data.models.as_deref())?;
-    let embedder = Embedder::load(&files, EmbedderOptions::default()).context("loading the query model")?;
+    // One query, one intra-op thread: measured ~3× faster than two threads on 2 cores.
+    let options = EmbedderOptions { batch_size: 1, threads: Some(1) };
+    let embedder = Embedder::load(&files, options).context("loading the query model")?;
     let retriever = Retriever::open(&bot, embedder)?;
     let filters = Filters { url_prefix: args.url_prefix.clone(), tags: args.tags.clone() };
     let request = SearchRequest::new(args.query.clone()).with_k(args.k).with_mode(mode).with_filters(filters);
