@@ -28,7 +28,12 @@ build:
 ingest-corpus: models build
 	$(DOCENT) ingest corpus --bot $(BOT) --data $(DATA) --base-url $(CORPUS_BASE)
 
+## Until the server lands: the ingest summary, then sample searches over the fresh index.
 run: ingest-corpus
+	@for q in "How long do I have to ask for a refund?" "Which roles can manage API keys?" "What happens when a card payment fails?"; do \
+	  echo; echo "== docent search \"$$q\""; \
+	  $(DOCENT) search "$$q" --bot $(BOT) --data $(DATA) --k 3 || exit 1; \
+	done
 
 test: models
 	bash scripts/test-fetch-models.sh

@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 DOCENT=${DOCENT:-target/release/docent}
 OUT=target/bench-results
 DATA=target/bench-data
-PG_PAGES=${PG_PAGES:-0}
+PG_PAGES=${PG_PAGES:-0}              # 0 = every page
+CRAWL_PAGES=${CRAWL_PAGES:-5000}     # pages of the crawled run
 mkdir -p "$OUT" "$DATA"
 : > "$OUT/ingest.jsonl"
 
@@ -56,14 +57,15 @@ SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/')" 2>/dev/null && break; sleep 0.1; done
 START_PAGE=index.html; [ -f "$PG_HTML/index.html" ] || START_PAGE=""
-run "postgresql-doc-15 ($PAGES pages, crawled over HTTP)" "http://127.0.0.1:$PORT/$START_PAGE" --max-pages 5000
+CRAWLED=$(( PAGES < CRAWL_PAGES ? PAGES : CRAWL_PAGES ))
+run "postgresql-doc-15 (first $CRAWLED pages reached, crawled over HTTP)" "http://127.0.0.1:$PORT/$START_PAGE" --max-pages "$CRAWL_PAGES"
 
 python3 - "$OUT/ingest.jsonl" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("| data set | pages | chunks | pipeline s | pages/s | chunks/s | model-alone chunks/s | ratio |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| data set | pages | chunks | pipeline s | pages/s | chunks/s | model-alone chunks/s | wall ratio | CPU ratio |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     print(f"| {r['label']} | {r['pages']} | {r['chunks']} | {r['pipeline_secs']:.1f} | {r['pipeline_pages_per_sec']:.1f} | "
-          f"{r['pipeline_chunks_per_sec']:.1f} | {r['model_chunks_per_sec']:.1f} | {r['ratio']:.3f} |")
+          f"{r['pipeline_chunks_per_sec']:.1f} | {r['model_chunks_per_sec']:.1f} | {r['ratio']:.3f} | {r.get('cpu_ratio', float('nan')):.3f} |")
 PY
