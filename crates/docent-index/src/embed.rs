@@ -63,6 +63,14 @@ fn init_runtime(files: &ModelFiles) -> Result<(), IndexError> {
     result.clone().map_err(|detail| IndexError::ModelMissing { detail })
 }
 
+/// Point ONNX Runtime at the shared library of `files` (sets `ORT_DYLIB_PATH` once per
+/// process, unless it is already set), for other ONNX models than the embedder (a
+/// cross-encoder reranker). Fails with [`IndexError::ModelMissing`] when the library is
+/// not there, instead of letting ort panic at the first session.
+pub fn init_onnx_runtime(files: &ModelFiles) -> Result<(), IndexError> {
+    init_runtime(files)
+}
+
 impl Embedder {
     /// Load the model from local files (never from the network).
     pub fn load(files: &ModelFiles, options: EmbedderOptions) -> Result<Self, IndexError> {

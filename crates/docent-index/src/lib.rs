@@ -34,7 +34,7 @@ mod vectors;
 mod writer;
 
 pub use chunk::{embed_text, ChunkRecord, ContentHash};
-pub use embed::{Embedder, EmbedderOptions, MAX_LENGTH, MODEL_DIM, MODEL_ID};
+pub use embed::{init_onnx_runtime, Embedder, EmbedderOptions, MAX_LENGTH, MODEL_DIM, MODEL_ID};
 pub use embed_cache::EmbeddingCache;
 pub use error::IndexError;
 pub use layout::{BotDir, IngestLock};

@@ -84,10 +84,19 @@ pub enum RetrievalError {
     /// A request parameter outside its range (the query text itself is never invalid).
     #[error("invalid search request: {0}")]
     InvalidRequest(String),
-    /// A search mode that is planned but not built yet.
-    #[error("search mode `{0}` is not available yet (it arrives with the reranker); use bm25, dense or hybrid")]
+    /// A search mode that this build cannot serve.
+    #[error("search mode `{0}` is not available; use bm25, dense, hybrid or rerank")]
     ModeNotAvailable(String),
     /// A search mode name nobody knows.
-    #[error("unknown search mode `{0}`: use bm25, dense or hybrid")]
+    #[error("unknown search mode `{0}`: use bm25, dense, hybrid or rerank")]
     UnknownMode(String),
+    /// `rerank` mode on a retriever without a reranker.
+    #[error(
+        "search mode `rerank` needs a reranker and none is configured: give a cross-encoder model directory \
+         (`--reranker-model DIR` / DOCENT_RERANKER_MODEL) or attach one with `Retriever::with_reranker`"
+    )]
+    NoReranker,
+    /// The reranking stage failed or was cancelled.
+    #[error("reranking: {0}")]
+    Rerank(#[from] crate::rerank::RerankError),
 }

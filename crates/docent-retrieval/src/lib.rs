@@ -13,6 +13,8 @@
 //!    of normalised scores ([`FusionConfig`]).
 //! 4. **Selection**: at most N chunks per page, near-duplicates removed; filters (URL
 //!    prefix, tags) apply inside both retrievers, before their top-k cut.
+//! 5. **Rerank** ([`SearchMode::Rerank`]): the top selected hits are rescored by the
+//!    retriever's [`Reranker`] (a cross-encoder or the offline default, see [`rerank`]).
 //!
 //! Every [`Hit`] carries text, title, URL with anchor, heading path, and [`Scores`] and
 //! [`Ranks`] per retriever. [`Retriever::reload_if_changed`] picks up a newly published
@@ -38,11 +40,15 @@
 
 mod bm25;
 mod chunk_table;
+pub mod confidence;
 pub mod dense;
 mod error;
+pub mod eval;
+pub mod followup;
 pub mod fusion;
 mod query_embedder;
 mod request;
+pub mod rerank;
 mod response;
 mod retriever;
 mod rowset;
@@ -51,10 +57,13 @@ mod select;
 mod snapshot;
 
 pub use bm25::{Bm25Config, DEFAULT_MAX_TERMS, STOP_WORDS};
+pub use confidence::{Confidence, ConfidenceFeatures, ConfidenceModels, LogisticModel};
 pub use error::RetrievalError;
+pub use followup::{build_followup_query, build_followup_query_with, ContextTurn, FollowupConfig, QueryPlan};
 pub use fusion::{FusionConfig, DEFAULT_RRF_K};
 pub use query_embedder::{QueryEmbedder, QueryVector, DEFAULT_QUERY_CACHE, MAX_EMBED_CHARS};
 pub use request::{Filters, SearchMode, SearchRequest, MAX_CANDIDATES, MAX_K};
+pub use rerank::{CancelToken, RerankConfig, RerankError, Reranker};
 pub use response::{Hit, Ranks, Scores, SearchResponse, Timings};
 pub use retriever::{ReloadOutcome, Retriever, RetrieverConfig, DEFAULT_CANDIDATES, DEFAULT_NEAR_DUPLICATE};
 pub use rowset::RowSet;

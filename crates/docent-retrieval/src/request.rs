@@ -21,6 +21,9 @@ pub enum SearchMode {
     /// Both, fused ([`FusionConfig`]).
     #[default]
     Hybrid,
+    /// Hybrid, then the top hits rescored by the retriever's reranker
+    /// ([`crate::rerank`]; [`RetrievalError::NoReranker`] when it has none).
+    Rerank,
 }
 
 impl SearchMode {
@@ -30,17 +33,23 @@ impl SearchMode {
             SearchMode::Bm25 => "bm25",
             SearchMode::Dense => "dense",
             SearchMode::Hybrid => "hybrid",
+            SearchMode::Rerank => "rerank",
         }
     }
 
     /// True when the query must be embedded.
     pub fn uses_dense(self) -> bool {
-        matches!(self, SearchMode::Dense | SearchMode::Hybrid)
+        matches!(self, SearchMode::Dense | SearchMode::Hybrid | SearchMode::Rerank)
     }
 
     /// True when BM25 runs.
     pub fn uses_bm25(self) -> bool {
-        matches!(self, SearchMode::Bm25 | SearchMode::Hybrid)
+        matches!(self, SearchMode::Bm25 | SearchMode::Hybrid | SearchMode::Rerank)
+    }
+
+    /// True when a reranker runs after fusion.
+    pub fn uses_rerank(self) -> bool {
+        matches!(self, SearchMode::Rerank)
     }
 }
 
@@ -53,14 +62,13 @@ impl fmt::Display for SearchMode {
 impl FromStr for SearchMode {
     type Err = RetrievalError;
 
-    /// `bm25`, `dense` or `hybrid` (case-insensitive); `rerank` is reported as not
-    /// available yet rather than silently mapped to another mode.
+    /// `bm25`, `dense`, `hybrid` or `rerank` (case-insensitive).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "bm25" => Ok(SearchMode::Bm25),
             "dense" => Ok(SearchMode::Dense),
             "hybrid" => Ok(SearchMode::Hybrid),
-            "rerank" => Err(RetrievalError::ModeNotAvailable("rerank".into())),
+            "rerank" => Ok(SearchMode::Rerank),
             _ => Err(RetrievalError::UnknownMode(s.to_string())),
         }
     }
@@ -186,13 +194,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn modes_parse_and_rerank_is_not_available_yet() {
+    fn modes_parse() {
         assert_eq!("BM25".parse::<SearchMode>().ok(), Some(SearchMode::Bm25));
         assert_eq!(" dense ".parse::<SearchMode>().ok(), Some(SearchMode::Dense));
         assert_eq!("hybrid".parse::<SearchMode>().ok(), Some(SearchMode::Hybrid));
-        let err = "rerank".parse::<SearchMode>().unwrap_err();
-        assert!(matches!(err, RetrievalError::ModeNotAvailable(_)), "{err}");
-        assert!(err.to_string().contains("not available yet"));
+        assert_eq!("Rerank".parse::<SearchMode>().ok(), Some(SearchMode::Rerank));
+        assert_eq!(SearchMode::Rerank.to_string(), "rerank");
+        assert!(SearchMode::Rerank.uses_bm25() && SearchMode::Rerank.uses_dense());
         assert!(matches!("fuzzy".parse::<SearchMode>(), Err(RetrievalError::UnknownMode(_))));
     }
 

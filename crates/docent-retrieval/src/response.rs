@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use crate::SearchMode;
+use crate::{Confidence, SearchMode};
 
 /// The score breakdown of a hit. A retriever's score is `None` when the chunk was not
 /// among that retriever's candidates (or the retriever did not run).
@@ -13,7 +13,9 @@ pub struct Scores {
     /// The score the list is ordered by: the fused score in hybrid mode, else the
     /// single retriever's score.
     pub fused: f32,
-    /// Cross-encoder score; `None` until reranking exists.
+    /// The reranker's raw score (`rerank` mode, the top `RerankConfig::top_n` hits);
+    /// `None` when the hit was not reranked. The list is ordered by it, or by its blend
+    /// with `fused` (`RerankConfig::weight`).
     pub rerank: Option<f32>,
 }
 
@@ -66,6 +68,9 @@ pub struct Timings {
     pub fuse_ms: f64,
     /// Diversity, de-duplication and reading the stored chunks of the hits.
     pub fetch_ms: f64,
+    /// Reranking the top hits (`rerank` mode only).
+    #[serde(default)]
+    pub rerank_ms: f64,
     /// The whole query, from taking the snapshot to the last hit.
     pub total_ms: f64,
 }
@@ -86,11 +91,22 @@ pub struct SearchResponse {
     /// is the planned input of the "index cannot answer this" confidence, which is not
     /// built yet; do not read it as a probability.
     pub top_dense_cosine: Option<f32>,
+    /// Whether the index can answer the query: a calibrated score and verdict
+    /// ([`crate::confidence`]), computed for every search.
+    #[serde(default)]
+    pub confidence: Confidence,
 }
 
 impl SearchResponse {
     /// A response with no hits.
     pub(crate) fn empty(generation: u64, mode: SearchMode) -> Self {
-        SearchResponse { hits: Vec::new(), generation, mode, timings: Timings::default(), top_dense_cosine: None }
+        SearchResponse {
+            hits: Vec::new(),
+            generation,
+            mode,
+            timings: Timings::default(),
+            top_dense_cosine: None,
+            confidence: Confidence::none(),
+        }
     }
 }

@@ -9,10 +9,11 @@ use docent_index::{BotDir, Embedder, IndexError};
 use serde::{Deserialize, Serialize};
 use tracing::{debug_span, info, info_span, warn};
 
-use crate::dense::ExactConfig;
+use crate::dense::{AnnConfig, ExactConfig};
 use crate::fusion::{self, Source};
 use crate::query_embedder::DEFAULT_QUERY_CACHE;
-use crate::select::{select, Selection};
+use crate::rerank::{self, CancelToken, OfflineReranker, RerankConfig, Reranker, OFFLINE_DEFAULT_ENABLED};
+use crate::select::{select_with_ordinals, Selection};
 use crate::{
     bm25, Bm25Config, FusionConfig, QueryEmbedder, QueryVector, RetrievalError, Scored, SearchMode, SearchRequest,
     SearchResponse, Snapshot,
@@ -37,9 +38,15 @@ pub struct RetrieverConfig {
     pub bm25: Bm25Config,
     /// Exact dense scan settings.
     pub dense: ExactConfig,
+    /// Approximate dense index: when generations get one, and its parameters.
+    #[serde(default)]
+    pub ann: AnnConfig,
     /// Word-set Jaccard similarity at or above which a chunk is dropped as a near
     /// duplicate of a better hit (above 1.0: only identical chunks).
     pub near_duplicate: f32,
+    /// Reranking limits and blend (`rerank` mode).
+    #[serde(default)]
+    pub rerank: RerankConfig,
 }
 
 impl Default for RetrieverConfig {
@@ -49,7 +56,9 @@ impl Default for RetrieverConfig {
             candidates: DEFAULT_CANDIDATES,
             bm25: Bm25Config::default(),
             dense: ExactConfig::default(),
+            ann: AnnConfig::default(),
             near_duplicate: DEFAULT_NEAR_DUPLICATE,
+            rerank: RerankConfig::default(),
         }
     }
 }
@@ -83,6 +92,7 @@ pub struct Retriever {
     config: RetrieverConfig,
     live: ArcSwap<Snapshot>,
     reload: Mutex<()>,
+    reranker: Option<Arc<dyn Reranker>>,
 }
 
 impl std::fmt::Debug for Retriever {
@@ -91,6 +101,7 @@ impl std::fmt::Debug for Retriever {
             .field("bot", &self.bot.bot())
             .field("generation", &self.generation())
             .field("embedder", &self.embedder)
+            .field("reranker", &self.reranker.as_ref().map(|r| r.name()))
             .finish()
     }
 }
@@ -117,14 +128,40 @@ impl Retriever {
         if config.candidates == 0 {
             return Err(RetrievalError::InvalidRequest("candidates must be at least 1".into()));
         }
+        config.rerank.validate().map_err(RetrievalError::InvalidRequest)?;
         let snapshot = open_live(bot, &embedder, &config)?;
+        let reranker: Option<Arc<dyn Reranker>> = if OFFLINE_DEFAULT_ENABLED {
+            Some(Arc::new(OfflineReranker::new(Some(Arc::clone(&embedder)))))
+        } else {
+            None
+        };
         Ok(Retriever {
             bot: bot.clone(),
             embedder,
             config,
             live: ArcSwap::from_pointee(snapshot),
             reload: Mutex::new(()),
+            reranker,
         })
+    }
+
+    /// Use `reranker` for [`SearchMode::Rerank`] (a [`rerank::CrossEncoder`], the
+    /// [`rerank::OfflineReranker`], or your own [`Reranker`]).
+    pub fn with_reranker(mut self, reranker: Arc<dyn Reranker>) -> Self {
+        self.reranker = Some(reranker);
+        self
+    }
+
+    /// No reranker: `rerank` mode fails with [`RetrievalError::NoReranker`].
+    pub fn without_reranker(mut self) -> Self {
+        self.reranker = None;
+        self
+    }
+
+    /// The reranker of `rerank` mode, if any (by default the offline reranker when
+    /// [`OFFLINE_DEFAULT_ENABLED`]).
+    pub fn reranker(&self) -> Option<&Arc<dyn Reranker>> {
+        self.reranker.as_ref()
     }
 
     /// The live generation number.
@@ -180,10 +217,79 @@ impl Retriever {
         self.search_in(&snapshot, request)
     }
 
+    /// Answer a query on the live generation; `cancel` stops the rerank stage between
+    /// batches with [`rerank::RerankError::Cancelled`] (the other stages take
+    /// milliseconds and are not interrupted).
+    pub fn search_with_cancel(
+        &self,
+        request: &SearchRequest,
+        cancel: &CancelToken,
+    ) -> Result<SearchResponse, RetrievalError> {
+        let snapshot = self.live.load_full();
+        self.search_in_with_cancel(&snapshot, request, cancel)
+    }
+
     /// Answer a query on a given snapshot (one taken from [`Retriever::snapshot`]).
     pub fn search_in(&self, snapshot: &Snapshot, request: &SearchRequest) -> Result<SearchResponse, RetrievalError> {
+        self.search_in_with_cancel(snapshot, request, &CancelToken::new())
+    }
+
+    /// [`Retriever::search_in`] with a cancellation token ([`Retriever::search_with_cancel`]).
+    pub fn search_in_with_cancel(
+        &self,
+        snapshot: &Snapshot,
+        request: &SearchRequest,
+        cancel: &CancelToken,
+    ) -> Result<SearchResponse, RetrievalError> {
+        self.search_impl(snapshot, request, cancel, None, None)
+    }
+
+    /// A search whose BM25 query and query vector come from `plan` (a follow-up query
+    /// built by [`crate::followup`]) instead of `request.query`.
+    pub(crate) fn search_planned(
+        &self,
+        snapshot: &Snapshot,
+        request: &SearchRequest,
+        plan: &crate::followup::QueryPlan,
+    ) -> Result<SearchResponse, RetrievalError> {
+        self.search_impl(snapshot, request, &CancelToken::new(), None, Some(plan))
+    }
+
+    /// [`Retriever::search_in`] with the query's embedding already computed: the query
+    /// embedder is not called (`timings.embed_ms` is 0), everything else is the same.
+    /// For benchmarks that time search apart from embedding, and for callers that
+    /// embed elsewhere. `vector` must have the generation's dimension.
+    pub fn search_with_vector(
+        &self,
+        snapshot: &Snapshot,
+        request: &SearchRequest,
+        vector: &[f32],
+    ) -> Result<SearchResponse, RetrievalError> {
+        let dim = snapshot.index().vectors().dim();
+        if vector.len() != dim {
+            return Err(RetrievalError::InvalidRequest(format!(
+                "the query vector has {} dimensions, the index {dim}",
+                vector.len()
+            )));
+        }
+        self.search_impl(snapshot, request, &CancelToken::new(), Some(vector), None)
+    }
+
+    fn search_impl(
+        &self,
+        snapshot: &Snapshot,
+        request: &SearchRequest,
+        cancel: &CancelToken,
+        query_vector: Option<&[f32]>,
+        plan: Option<&crate::followup::QueryPlan>,
+    ) -> Result<SearchResponse, RetrievalError> {
         let started = Instant::now();
         request.validate()?;
+        let reranker = match (request.mode, &self.reranker) {
+            (SearchMode::Rerank, Some(r)) => Some(r),
+            (SearchMode::Rerank, None) => return Err(RetrievalError::NoReranker),
+            _ => None,
+        };
         let generation = snapshot.generation();
         let mode = request.mode;
         let _span =
@@ -209,21 +315,27 @@ impl Retriever {
         let mut bm25_hits: Vec<Scored> = Vec::new();
         if mode.uses_bm25() {
             let t = Instant::now();
-            bm25_hits = bm25::search(snapshot, &self.config.bm25, &request.query, depth, allowed.as_ref()).map_err(
-                |source| RetrievalError::Tantivy {
-                    bot: snapshot.bot().to_string(),
-                    generation,
-                    stage: "bm25 search",
-                    source,
-                },
-            )?;
+            let found = match plan {
+                Some(p) => p.bm25_search(snapshot, &self.config.bm25, depth, allowed.as_ref()),
+                None => bm25::search(snapshot, &self.config.bm25, &request.query, depth, allowed.as_ref()),
+            };
+            bm25_hits = found.map_err(|source| RetrievalError::Tantivy {
+                bot: snapshot.bot().to_string(),
+                generation,
+                stage: "bm25 search",
+                source,
+            })?;
             response.timings.bm25_ms = ms(t);
         }
 
         let mut dense_hits: Vec<Scored> = Vec::new();
         if mode.uses_dense() {
             let t = Instant::now();
-            let embedded = self.embedder.embed_query(&request.query)?;
+            let embedded = match (query_vector, plan) {
+                (Some(v), _) => Some(QueryVector { vector: v.into(), cached: false }),
+                (None, Some(p)) => p.query_vector(&self.embedder)?,
+                (None, None) => self.embedder.embed_query(&request.query)?,
+            };
             response.timings.embed_ms = ms(t);
             if let Some(QueryVector { vector, cached }) = embedded {
                 response.timings.embed_cached = cached;
@@ -237,7 +349,7 @@ impl Retriever {
 
         let t = Instant::now();
         let fused = match mode {
-            SearchMode::Hybrid => {
+            SearchMode::Hybrid | SearchMode::Rerank => {
                 fusion::fuse(&bm25_hits, &dense_hits, request.fusion.as_ref().unwrap_or(&self.config.fusion))
             }
             SearchMode::Bm25 => fusion::single(&bm25_hits, Source::Bm25),
@@ -247,12 +359,38 @@ impl Retriever {
 
         let t = Instant::now();
         let selection = Selection {
-            k: request.k,
+            k: if reranker.is_some() { request.k.max(self.config.rerank.top_n) } else { request.k },
             max_per_doc: request.effective_max_per_doc(),
             near_duplicate: self.config.near_duplicate,
         };
-        response.hits = select(snapshot, &fused, selection)?;
+        let (hits, ordinals) = select_with_ordinals(snapshot, &fused, selection)?;
+        response.hits = hits;
         response.timings.fetch_ms = ms(t);
+        if let Some(reranker) = reranker {
+            let t = Instant::now();
+            let vectors = snapshot.index().vectors();
+            let embeddings: Vec<Option<&[f32]>> = ordinals.iter().map(|&o| vectors.row(o as usize)).collect();
+            let hits = std::mem::take(&mut response.hits);
+            response.hits = rerank::rerank_hits(
+                reranker.as_ref(),
+                &request.query,
+                hits,
+                &embeddings,
+                &self.config.rerank,
+                cancel,
+                request.k,
+            )?;
+            response.timings.rerank_ms = ms(t);
+        }
+        response.confidence = crate::confidence::for_search(
+            snapshot,
+            mode,
+            &request.query,
+            plan,
+            mode.uses_bm25().then_some(bm25_hits.as_slice()),
+            mode.uses_dense().then_some(dense_hits.as_slice()),
+            &response.hits,
+        );
         finish(response)
     }
 }
@@ -270,7 +408,7 @@ fn open_live(bot: &BotDir, embedder: &QueryEmbedder, config: &RetrieverConfig) -
                 IndexError::NoIndex { bot: bot.bot().to_string(), dir: bot.path().to_path_buf() },
             )
         })?;
-        match Snapshot::open(bot, n, embedder.model_info(), config.dense) {
+        match Snapshot::open_with(bot, n, embedder.model_info(), config.dense, &config.ann) {
             Ok(s) => return Ok(s),
             Err(e @ RetrievalError::Index { .. }) if attempt < OPEN_ATTEMPTS => {
                 let moved_on = bot.current().ok().flatten().is_some_and(|now| now != n);

@@ -25,17 +25,19 @@ pub(crate) struct Selection {
 
 /// Walk the fused list best first and keep up to `k` chunks, at most `max_per_doc`
 /// per page, skipping chunks whose text (hash or near-identical words) was already kept.
-pub(crate) fn select(
+/// Also returns the chunk ordinal of each hit (for the reranker's embeddings).
+pub(crate) fn select_with_ordinals(
     snapshot: &Snapshot,
     fused: &[FusedCandidate],
     sel: Selection,
-) -> Result<Vec<Hit>, RetrievalError> {
+) -> Result<(Vec<Hit>, Vec<u32>), RetrievalError> {
     let _span = debug_span!("select", candidates = fused.len(), k = sel.k).entered();
     let table = snapshot.table();
     let mut hits: Vec<Hit> = Vec::with_capacity(sel.k.min(fused.len()));
     let mut per_page: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
     let mut hashes: HashSet<ContentHash> = HashSet::new();
     let mut word_sets: Vec<Vec<u64>> = Vec::new();
+    let mut ordinals: Vec<u32> = Vec::with_capacity(sel.k.min(fused.len()));
     for c in fused {
         if hits.len() >= sel.k {
             break;
@@ -61,6 +63,7 @@ pub(crate) fn select(
         hashes.insert(chunk.hash);
         word_sets.push(words);
         *per_page.entry(page).or_insert(0) += 1;
+        ordinals.push(c.ordinal);
         hits.push(Hit {
             url: chunk.url,
             title: chunk.title,
@@ -73,7 +76,7 @@ pub(crate) fn select(
             ranks: Ranks { bm25: c.bm25.map(|b| b.1), dense: c.dense.map(|d| d.1), fused: hits.len() + 1 },
         });
     }
-    Ok(hits)
+    Ok((hits, ordinals))
 }
 
 /// Sorted, distinct hashes of the lower-cased alphanumeric words of `text`.

@@ -8,7 +8,7 @@ use tracing::info_span;
 
 use crate::bm25::StopTerms;
 use crate::chunk_table::{ChunkTable, TableError};
-use crate::dense::{DenseIndex, ExactConfig, ExactIndex};
+use crate::dense::{self, AnnConfig, DenseIndex, ExactConfig};
 use crate::RetrievalError;
 
 /// A published generation opened for retrieval.
@@ -26,8 +26,22 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Open generation `generation` of `bot` and check that its vectors come from
-    /// `model` (same id and dimension), else [`RetrievalError::ModelMismatch`].
+    /// `model` (same id and dimension), else [`RetrievalError::ModelMismatch`]. The
+    /// dense index follows [`AnnConfig::default`] (see [`Snapshot::open_with`]).
     pub fn open(bot: &BotDir, generation: u64, model: &ModelInfo, dense: ExactConfig) -> Result<Self, RetrievalError> {
+        Self::open_with(bot, generation, model, dense, &AnnConfig::default())
+    }
+
+    /// [`Snapshot::open`] with explicit dense settings: generations of at least
+    /// `ann.threshold` rows get an HNSW index ([`dense::AnnIndex`], built on first open
+    /// and cached in the generation directory), smaller ones the exact scan.
+    pub fn open_with(
+        bot: &BotDir,
+        generation: u64,
+        model: &ModelInfo,
+        dense: ExactConfig,
+        ann: &AnnConfig,
+    ) -> Result<Self, RetrievalError> {
         let _span = info_span!("open_snapshot", bot = bot.bot(), generation).entered();
         let dir = bot.generation_dir(generation);
         let index = IndexSnapshot::open_dir(&dir).map_err(|source| RetrievalError::Index {
@@ -35,7 +49,7 @@ impl Snapshot {
             action: format!("opening generation {generation}"),
             source,
         })?;
-        Self::from_index(bot.bot(), index, model, dense)
+        Self::from_index_with(bot.bot(), index, model, dense, ann)
     }
 
     /// Wrap an already opened index snapshot (checks the model like [`Snapshot::open`]).
@@ -44,6 +58,17 @@ impl Snapshot {
         index: IndexSnapshot,
         model: &ModelInfo,
         dense: ExactConfig,
+    ) -> Result<Self, RetrievalError> {
+        Self::from_index_with(bot, index, model, dense, &AnnConfig::default())
+    }
+
+    /// [`Snapshot::from_index`] with explicit dense settings (as [`Snapshot::open_with`]).
+    pub fn from_index_with(
+        bot: &str,
+        index: IndexSnapshot,
+        model: &ModelInfo,
+        dense: ExactConfig,
+        ann: &AnnConfig,
     ) -> Result<Self, RetrievalError> {
         let generation = index.generation();
         let built = &index.manifest().model;
@@ -84,7 +109,7 @@ impl Snapshot {
                 source,
             })?;
         let index = Arc::new(index);
-        let dense: Box<dyn DenseIndex> = Box::new(ExactIndex::new(Arc::clone(&index), dense));
+        let dense: Box<dyn DenseIndex> = dense::for_generation(Arc::clone(&index), dense, ann);
         tracing::info!(
             bot,
             generation,

@@ -16,11 +16,15 @@ use docent_index::{BotDir, Embedder, EmbedderOptions, IndexSnapshot, ModelFiles}
 use docent_ingest::{ingest, IngestOptions, NoProgress, SourceSpec};
 use serde::Serialize;
 
+pub use crate::bench_search::BenchSearchArgs;
+
 /// `docent bench …` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
     /// Ingest throughput (pages/s, chunks/s) vs the embedding model alone.
     Ingest(BenchIngestArgs),
+    /// Search latency per mode (p50/p95/p99, QPS), query embedding apart, and RSS.
+    Search(BenchSearchArgs),
 }
 
 /// Arguments of `docent bench ingest`.
@@ -104,6 +108,10 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
                     report.cpu_ratio
                 );
             }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        BenchCommand::Search(args) => {
+            crate::bench_search::run(&args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }

@@ -2,6 +2,8 @@
 //! file parses the command line, sets up tracing once and maps errors to exit codes.
 
 mod bench_cmd;
+mod bench_search;
+mod eval_cmd;
 mod ingest_cmd;
 mod progress;
 mod search_cmd;
@@ -37,11 +39,14 @@ pub struct DataArgs {
 enum Command {
     /// Index folders, files or sites into a new generation of a bot's index.
     Ingest(ingest_cmd::IngestArgs),
-    /// Benchmarks (ingest throughput; search latency arrives with retrieval).
+    /// Benchmarks: ingest throughput, search latency.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
     /// Search a bot's index: BM25, dense or hybrid, with the score breakdown.
     Search(search_cmd::SearchArgs),
+    /// Retrieval quality: nDCG@10, Recall@10/100, MRR@10 per mode on a BEIR data set
+    /// or a questions.jsonl file, plus follow-up recall and no-answer precision/recall.
+    Eval(eval_cmd::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::run(args),
         Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Search(args) => search_cmd::run(args),
+        Command::Eval(args) => eval_cmd::run(args),
     };
     match result {
         Ok(code) => code,

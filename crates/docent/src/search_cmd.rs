@@ -1,17 +1,20 @@
 //! `docent search`: query a bot's live index and show the hits with their scores.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use docent_index::{BotDir, Embedder, EmbedderOptions, ModelFiles};
-use docent_retrieval::{Filters, Hit, RetrievalError, Retriever, SearchMode, SearchRequest, SearchResponse};
+use docent_retrieval::rerank::{CrossEncoder, CrossEncoderOptions, OfflineReranker};
+use docent_retrieval::{Filters, Hit, Reranker, Retriever, SearchMode, SearchRequest, SearchResponse};
 
 use crate::DataArgs;
 
 /// Characters of chunk text shown per hit in the human output.
 const SNIPPET_CHARS: usize = 240;
 
-/// Modes accepted on the command line (`rerank` is accepted and reported as not available yet).
+/// Modes accepted on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CliMode {
     /// BM25 only.
@@ -20,7 +23,8 @@ pub enum CliMode {
     Dense,
     /// BM25 and embeddings, fused.
     Hybrid,
-    /// Hybrid with a reranker (not available yet).
+    /// Hybrid, then the top hits reranked (the offline reranker, or the cross-encoder
+    /// of `--reranker-model`).
     Rerank,
 }
 
@@ -46,6 +50,10 @@ pub struct SearchArgs {
     /// Print the response as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Cross-encoder model directory for `--mode rerank` (model.onnx with a `logits`
+    /// output + tokenizer files). Without it, the offline reranker is used.
+    #[arg(long, value_name = "DIR", env = "DOCENT_RERANKER_MODEL")]
+    pub reranker_model: Option<PathBuf>,
 }
 
 /// Run the command. With `--json`, errors are JSON on stdout too (`{"error": "…"}`).
@@ -73,14 +81,24 @@ fn search(args: &SearchArgs) -> anyhow::Result<SearchResponse> {
         CliMode::Bm25 => SearchMode::Bm25,
         CliMode::Dense => SearchMode::Dense,
         CliMode::Hybrid => SearchMode::Hybrid,
-        CliMode::Rerank => return Err(RetrievalError::ModeNotAvailable("rerank".into()).into()),
+        CliMode::Rerank => SearchMode::Rerank,
     };
     let bot = BotDir::new(&args.data.data, &args.data.bot)?;
     let files = ModelFiles::locate(args.data.models.as_deref())?;
     // One query, one intra-op thread: measured ~3× faster than two threads on 2 cores.
     let options = EmbedderOptions { batch_size: 1, threads: Some(1) };
     let embedder = Embedder::load(&files, options).context("loading the query model")?;
-    let retriever = Retriever::open(&bot, embedder)?;
+    let mut retriever = Retriever::open(&bot, embedder)?;
+    if mode == SearchMode::Rerank {
+        let reranker: Arc<dyn Reranker> = match &args.reranker_model {
+            Some(dir) => Arc::new(
+                CrossEncoder::load(dir, &files, CrossEncoderOptions { threads: Some(1), ..Default::default() })
+                    .context("loading the reranker model")?,
+            ),
+            None => Arc::new(OfflineReranker::new(Some(Arc::clone(retriever.embedder())))),
+        };
+        retriever = retriever.with_reranker(reranker);
+    }
     let filters = Filters { url_prefix: args.url_prefix.clone(), tags: args.tags.clone() };
     let request = SearchRequest::new(args.query.clone()).with_k(args.k).with_mode(mode).with_filters(filters);
     Ok(retriever.search(&request)?)
@@ -96,7 +114,7 @@ fn to_text(r: &SearchResponse) -> String {
     }
     let t = &r.timings;
     out.push_str(&format!(
-        "generation {} · {} · embed {:.1} ms{} · bm25 {:.1} ms · dense {:.1} ms · fuse {:.2} ms · fetch {:.1} ms · total {:.1} ms\n",
+        "generation {} · {} · embed {:.1} ms{} · bm25 {:.1} ms · dense {:.1} ms · fuse {:.2} ms · fetch {:.1} ms{} · total {:.1} ms\n",
         r.generation,
         r.mode,
         t.embed_ms,
@@ -105,6 +123,7 @@ fn to_text(r: &SearchResponse) -> String {
         t.dense_ms,
         t.fuse_ms,
         t.fetch_ms,
+        if r.mode == SearchMode::Rerank { format!(" · rerank {:.1} ms", t.rerank_ms) } else { String::new() },
         t.total_ms
     ));
     out
@@ -121,12 +140,14 @@ fn hit_text(hit: &Hit) -> String {
         Some(first) if *first == hit.title => path,
         Some(_) => format!("{} — {path}", hit.title),
     };
+    let rerank = hit.scores.rerank.map_or_else(String::new, |s| format!("  rerank {s:.3}"));
     format!(
-        "{:>2}. {:.4}  {}  {}\n    {}\n    {}\n    {}\n\n",
+        "{:>2}. {:.4}  {}  {}{}\n    {}\n    {}\n    {}\n\n",
         hit.ranks.fused,
         hit.scores.fused,
         part("bm25", hit.scores.bm25, hit.ranks.bm25),
         part("dense", hit.scores.dense, hit.ranks.dense),
+        rerank,
         headings,
         hit.url,
         snippet(&hit.text)

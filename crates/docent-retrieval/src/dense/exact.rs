@@ -70,7 +70,7 @@ pub fn exact_top_k(
     exact_top_k_with(Kernel::detect(), rows, dim, query, k, allowed, config)
 }
 
-fn exact_top_k_with(
+pub(crate) fn exact_top_k_with(
     kernel: Kernel,
     rows: &[f32],
     dim: usize,
