@@ -31,7 +31,7 @@ use docent_index::{
     GenerationWriter, ModelFiles,
 };
 use docent_retrieval::dense::synthetic::{CorpusParams, SyntheticCorpus};
-use docent_retrieval::dense::AnnConfig;
+use docent_retrieval::dense::{AnnConfig, DenseIndex};
 use docent_retrieval::rerank::OfflineReranker;
 use docent_retrieval::{Filters, QueryEmbedder, Retriever, RetrieverConfig, SearchMode, SearchRequest, Snapshot};
 use serde::Serialize;
@@ -85,6 +85,11 @@ pub struct BenchSearchArgs {
     /// Print JSON rows (one per line) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Rows to run: `embed`, `bm25`, `dense`, `hybrid`, `filter` (hybrid with a 10 %
+    /// URL filter, synthetic only), `rerank` (hybrid + offline reranker), `other`
+    /// (dense and hybrid with the other dense index: exact when the default is HNSW).
+    #[arg(long, value_delimiter = ',', default_value = "embed,bm25,dense,hybrid,filter,rerank,other")]
+    pub modes: Vec<String>,
     /// Build the synthetic index and exit (used by the benchmark's child process).
     #[arg(long, hide = true)]
     pub build_only: bool,
@@ -143,6 +148,35 @@ pub struct Stages {
     pub rerank: f64,
 }
 
+/// Recall of the HNSW index against the exact scan (same generation, same vectors).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecallRow {
+    /// `recall`.
+    pub kind: &'static str,
+    /// Index label.
+    pub index: String,
+    /// Chunks.
+    pub chunks: usize,
+    /// Query vectors compared.
+    pub queries: usize,
+    /// Mean |HNSW top-10 ∩ exact top-10| / 10.
+    pub recall_at_10: f64,
+    /// The same at 50 (the hybrid candidate depth).
+    pub recall_at_50: f64,
+}
+
+/// Mean share of `exact`'s top-`k` rows that `ann` also returns.
+fn overlap(ann: &dyn DenseIndex, exact: &dyn DenseIndex, queries: &[Vec<f32>], k: usize) -> f64 {
+    let mut found = 0usize;
+    let mut wanted = 0usize;
+    for q in queries {
+        let truth: std::collections::HashSet<u32> = exact.search(q, k, None).iter().map(|s| s.ordinal).collect();
+        found += ann.search(q, k, None).iter().filter(|s| truth.contains(&s.ordinal)).count();
+        wanted += truth.len();
+    }
+    found as f64 / wanted.max(1) as f64
+}
+
 /// Memory of the measuring process.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryRow {
@@ -183,6 +217,11 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
     if args.k == 0 || args.queries == 0 {
         bail!("--k and --queries must be at least 1");
     }
+    const MODES: [&str; 7] = ["embed", "bm25", "dense", "hybrid", "filter", "rerank", "other"];
+    if let Some(bad) = args.modes.iter().find(|m| !MODES.contains(&m.as_str())) {
+        bail!("unknown mode `{bad}` in --modes (known: {})", MODES.join(", "));
+    }
+    let wants = |m: &str| args.modes.iter().any(|x| x == m);
     if args.build_only {
         let (dir, ready) = synthetic_paths(args);
         return build_synthetic(&dir, args.chunks, args.seed, args.rebuild || !ready);
@@ -220,10 +259,6 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
     let chunks = snapshot.chunk_count();
     let default_dense = snapshot.dense().kind().to_string();
 
-    if let (Some(dir), Some(corpus)) = (&args.export, &corpus) {
-        export(dir, corpus, &snapshot, args)?;
-    }
-
     // Query texts and vectors. Real strings time the embedder; a synthetic index is
     // searched with its own queries (their vectors are near their target chunks).
     let warm = args.queries.min(200);
@@ -242,7 +277,9 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
             (texts, vectors)
         }
     };
-    rows.push(time_embedding(&embedder, &real_texts, args, &label, chunks)?);
+    if wants("embed") {
+        rows.push(time_embedding(&embedder, &real_texts, args, &label, chunks)?);
+    }
 
     let queries = Queries { texts: &texts, vectors: &vectors, warm, k: args.k };
     let bench = |retriever: &Retriever, mode: &str, search: SearchMode, filters: Option<Filters>, limit: usize| {
@@ -258,37 +295,53 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
             ..m
         })
     };
-    rows.push(bench(&retriever, "bm25", SearchMode::Bm25, None, args.queries)?);
-    rows.push(bench(&retriever, "dense", SearchMode::Dense, None, args.queries)?);
-    rows.push(bench(&retriever, "hybrid", SearchMode::Hybrid, None, args.queries)?);
+    for (name, mode) in [("bm25", SearchMode::Bm25), ("dense", SearchMode::Dense), ("hybrid", SearchMode::Hybrid)] {
+        if wants(name) {
+            rows.push(bench(&retriever, name, mode, None, args.queries)?);
+        }
+    }
     let rss_serving = rss_mb("VmRSS");
     let rss_breakdown = smaps_breakdown();
-    if corpus.is_some() {
+    if corpus.is_some() && wants("filter") {
         let filter = Filters { url_prefix: Some("https://bench.example/s3/".into()), tags: Vec::new() };
         rows.push(bench(&retriever, "hybrid, 10% url filter", SearchMode::Hybrid, Some(filter), args.queries)?);
     }
-    let reranking = retriever.with_reranker(Arc::new(OfflineReranker::new(Some(Arc::clone(&embedder)))));
-    rows.push(bench(
-        &reranking,
-        "hybrid + offline rerank",
-        SearchMode::Rerank,
-        None,
-        args.queries.min(RERANK_QUERIES),
-    )?);
-    drop(reranking);
+    if wants("rerank") {
+        let reranking = retriever.with_reranker(Arc::new(OfflineReranker::new(Some(Arc::clone(&embedder)))));
+        let n = args.queries.min(RERANK_QUERIES);
+        rows.push(bench(&reranking, "hybrid + offline rerank", SearchMode::Rerank, None, n)?);
+    }
 
-    // The other dense index over the same generation.
-    let other = if default_dense == "hnsw" {
-        AnnConfig { threshold: usize::MAX, ..AnnConfig::default() }
-    } else {
-        // Force a graph; do not leave a cache file in somebody's index.
-        AnnConfig { threshold: 0, cache: corpus.is_some(), ..AnnConfig::default() }
-    };
-    let second =
-        Retriever::open_with(&bot, Arc::clone(&embedder), RetrieverConfig { ann: other, ..Default::default() })?;
-    rows.push(bench(&second, "dense", SearchMode::Dense, None, args.queries)?);
-    rows.push(bench(&second, "hybrid", SearchMode::Hybrid, None, args.queries)?);
-    drop(second);
+    // The other dense index over the same generation, and the HNSW index's recall
+    // against the exact scan on the benchmark's own query vectors.
+    let mut recall: Option<RecallRow> = None;
+    if wants("other") {
+        let other = if default_dense == "hnsw" {
+            AnnConfig { threshold: usize::MAX, ..AnnConfig::default() }
+        } else {
+            // Force a graph; do not leave a cache file in somebody's index.
+            AnnConfig { threshold: 0, cache: corpus.is_some(), ..AnnConfig::default() }
+        };
+        let config = RetrieverConfig { ann: other, ..Default::default() };
+        let second = Retriever::open_with(&bot, Arc::clone(&embedder), config)?;
+        rows.push(bench(&second, "dense", SearchMode::Dense, None, args.queries)?);
+        rows.push(bench(&second, "hybrid", SearchMode::Hybrid, None, args.queries)?);
+        let other_snapshot = second.snapshot();
+        let (ann, exact) = if default_dense == "hnsw" {
+            (snapshot.dense(), other_snapshot.dense())
+        } else {
+            (other_snapshot.dense(), snapshot.dense())
+        };
+        let sample = &vectors[warm..vectors.len().min(warm + 200)];
+        recall = Some(RecallRow {
+            kind: "recall",
+            index: label.clone(),
+            chunks,
+            queries: sample.len(),
+            recall_at_10: overlap(ann, exact, sample, 10),
+            recall_at_50: overlap(ann, exact, sample, 50),
+        });
+    }
 
     let memory = MemoryRow {
         kind: "memory",
@@ -309,13 +362,26 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
             .and_then(|l| l.split_whitespace().next()?.parse().ok())
             .unwrap_or(0.0),
     };
+    // Last: the export reads every vector row, which would inflate the RSS above.
+    if let (Some(dir), Some(corpus)) = (&args.export, &corpus) {
+        export(dir, corpus, &snapshot, args)?;
+    }
     if args.json {
         for r in &rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        if let Some(r) = &recall {
             println!("{}", serde_json::to_string(r)?);
         }
         println!("{}", serde_json::to_string(&memory)?);
     } else {
         print!("{}", table(&label, &rows, &memory));
+        if let Some(r) = &recall {
+            println!(
+                "  HNSW vs exact on {} query vectors: recall@10 {:.4}, recall@50 {:.4}",
+                r.queries, r.recall_at_10, r.recall_at_50
+            );
+        }
     }
     Ok(())
 }

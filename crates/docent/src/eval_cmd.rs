@@ -28,7 +28,7 @@ use docent_retrieval::eval::{
 };
 use docent_retrieval::rerank::{CrossEncoder, CrossEncoderOptions, OfflineReranker};
 use docent_retrieval::{
-    ConfidenceFeatures, ConfidenceModels, FollowupConfig, FusionConfig, QueryEmbedder, Reranker, Retriever,
+    Bm25Config, ConfidenceFeatures, ConfidenceModels, FollowupConfig, FusionConfig, QueryEmbedder, Reranker, Retriever,
     RetrieverConfig, SearchMode,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -60,6 +60,10 @@ pub struct EvalArgs {
     /// reranker is used.
     #[arg(long, value_name = "DIR", env = "DOCENT_RERANKER_MODEL")]
     pub reranker_model: Option<PathBuf>,
+    /// BM25 field boosts `TITLE,HEADINGS,BODY` for this run instead of the retriever's
+    /// defaults (to measure another setting; the defaults are not changed).
+    #[arg(long, value_name = "T,H,B", value_parser = parse_boosts)]
+    pub bm25_boosts: Option<(f32, f32, f32)>,
     /// Skip the hybrid+rerank row.
     #[arg(long)]
     pub no_rerank: bool,
@@ -130,6 +134,7 @@ struct BeirReport {
     queries: usize,
     judgments: usize,
     index: BeirIndexReport,
+    bm25: Bm25Config,
     rows: Vec<Row>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     sweep: Vec<Row>,
@@ -247,7 +252,14 @@ fn open_retriever(bot: &BotDir, files: &ModelFiles, queries: usize, args: &EvalA
     let model = Embedder::load(files, EmbedderOptions { batch_size: 1, threads: Some(1) })
         .context("loading the query model")?;
     let embedder = Arc::new(QueryEmbedder::new(model, (queries * 3).max(4096)));
-    let retriever = Retriever::open_with(bot, Arc::clone(&embedder), RetrieverConfig::default())?;
+    let mut config = RetrieverConfig::default();
+    if let Some((title, headings, body)) = args.bm25_boosts {
+        config.bm25.title_boost = title;
+        config.bm25.headings_boost = headings;
+        config.bm25.body_boost = body;
+        eprintln!("BM25 boosts for this run: title {title}, headings {headings}, body {body}");
+    }
+    let retriever = Retriever::open_with(bot, Arc::clone(&embedder), config)?;
     if args.no_rerank {
         return Ok(retriever);
     }
@@ -262,6 +274,15 @@ fn open_retriever(bot: &BotDir, files: &ModelFiles, queries: usize, args: &EvalA
         },
     };
     Ok(retriever.with_reranker(reranker))
+}
+
+fn parse_boosts(s: &str) -> Result<(f32, f32, f32), String> {
+    let v: Vec<f32> =
+        s.split(',').map(|x| x.trim().parse::<f32>().map_err(|e| format!("`{x}`: {e}"))).collect::<Result<_, _>>()?;
+    match v[..] {
+        [t, h, b] if v.iter().all(|x| x.is_finite() && *x >= 0.0) => Ok((t, h, b)),
+        _ => Err("expected three non-negative numbers: TITLE,HEADINGS,BODY".into()),
+    }
 }
 
 fn fusion_label(f: &FusionConfig) -> String {
@@ -420,6 +441,7 @@ fn eval_beir(args: &EvalArgs, dir: &Path, files: &ModelFiles) -> anyhow::Result<
         queries: queries.len(),
         judgments: dataset.judgment_count(),
         index,
+        bm25: retriever.config().bm25,
         rows: main.iter().map(Row::of).collect(),
         sweep: sweep.iter().map(Row::of).collect(),
         split_half: split,
@@ -740,6 +762,11 @@ fn beir_text(r: &BeirReport) -> String {
         "{} ({} split): {} queries, {} judgments; bot {} generation {}: {} documents, {} chunks\n\n",
         r.dataset, r.split, r.queries, r.judgments, r.index.bot, r.index.generation, r.index.documents, r.index.chunks
     );
+    let b = &r.bm25;
+    out.push_str(&format!(
+        "(BM25 boosts title {} / headings {} / body {}; documents ranked by their best chunk)\n",
+        b.title_boost, b.headings_boost, b.body_boost
+    ));
     out.push_str(&table(&r.rows, false));
     if !r.sweep.is_empty() {
         out.push_str("\nfusion sweep (hybrid; @N = candidates per retriever)\n");
