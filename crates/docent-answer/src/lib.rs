@@ -22,6 +22,7 @@
 
 pub mod citations;
 mod error;
+pub mod extractive;
 mod generator;
 
 pub use error::AnswerError;
