@@ -40,6 +40,7 @@ test: models
 	$(CARGO) build --release --workspace --all-targets
 	$(CARGO) test --release --workspace --no-fail-fast
 	$(MAKE) lint
+	$(MAKE) test-llm
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -47,6 +48,12 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## The LLM generator end to end against a real llama.cpp server running SmolLM2-135M
+## (built once into target/llm-venv by scripts/llm-server.sh, several minutes the first time).
+.PHONY: test-llm
+test-llm:
+	bash scripts/llm-server.sh with $(CARGO) test --release -p docent-answer --test llm_real_server -- --test-threads=1 --nocapture
 
 bench: bench-ingest
 

@@ -24,6 +24,7 @@ pub mod citations;
 mod error;
 pub mod extractive;
 mod generator;
+pub mod llm;
 
 pub use error::AnswerError;
 pub use generator::{AnswerEvent, AnswerRequest, AnswerStream, FinishReason, Generator, Role, Source, Turn, Usage};
