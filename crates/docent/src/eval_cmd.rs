@@ -9,6 +9,10 @@
 //!   "no answer" confidence (shipped model, and the fitting procedure under
 //!   leave-one-out cross-validation).
 //!
+//! `--answers` (with `--questions`) also answers every question with the extractive
+//! generator and reports the share of answerable questions whose answer cites the
+//! expected page and the share of unanswerable ones refused.
+//!
 //! `--sweep` adds fusion variants (RRF and weighted blends, candidate depths), with a
 //! split-half check of the best one so a tuned default is not judged on the queries
 //! that chose it.
@@ -83,6 +87,12 @@ pub struct EvalArgs {
     /// Questions only: include every question's outcome per mode in the JSON report.
     #[arg(long)]
     pub details: bool,
+    /// Questions only: also answer every question with the extractive generator (hybrid
+    /// retrieval, top 5, follow-ups with their earlier turns) and report the share of
+    /// answerable questions whose answer cites the expected page and the share of
+    /// unanswerable ones refused (`no_answer`).
+    #[arg(long)]
+    pub answers: bool,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -187,6 +197,31 @@ struct QuestionsReport {
     fitted_confidence: Option<ConfidenceModels>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     details: Vec<Detail>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answers: Option<AnswersReport>,
+}
+
+/// `--answers`: the extractive generator over the retrieved sources.
+#[derive(Debug, Serialize)]
+struct AnswersReport {
+    generator: &'static str,
+    mode: String,
+    k: usize,
+    answerable: usize,
+    unanswerable: usize,
+    /// Share of answerable questions whose answer cites the expected page.
+    cites_expected_page: f64,
+    /// Share of answerable questions whose first citation is the expected page.
+    first_citation_expected_page: f64,
+    /// Share of unanswerable questions answered with the fallback (`no_answer`).
+    refused_unanswerable: f64,
+    /// Share of answerable questions answered with the fallback.
+    false_refusals: f64,
+    /// Refusals decided by the retrieval confidence / by the generator's own threshold.
+    refused_by_retrieval: usize,
+    refused_by_generator: usize,
+    min_relevance: f32,
+    answer_p50_ms: f64,
 }
 
 /// One question's outcome under one mode (`--details`).
@@ -663,6 +698,106 @@ fn eval_questions(args: &EvalArgs, path: &Path, files: &ModelFiles) -> anyhow::R
         followup_config,
         fitted_confidence,
         details,
+        answers: if args.answers { Some(eval_answers(&retriever, &set)?) } else { None },
+    })
+}
+
+/// Answer every question with the extractive generator and score the answers.
+fn eval_answers(retriever: &Retriever, set: &QuestionSet) -> anyhow::Result<AnswersReport> {
+    use docent_answer::extractive::ExtractiveGenerator;
+    use docent_answer::{AnswerEvent, AnswerRequest, FinishReason, Generator, Role, Source, Turn};
+    use futures::StreamExt;
+
+    const K: usize = 5;
+    let generator = ExtractiveGenerator::default();
+    let (mut answerable, mut unanswerable, mut cites, mut first, mut refused_un, mut refused_ans) = (0, 0, 0, 0, 0, 0);
+    let (mut by_retrieval, mut by_generator) = (0, 0);
+    let mut times = Vec::new();
+    let pb = bar(set.questions.len(), "answers (extractive)");
+    for (n, q) in set.questions.iter().enumerate() {
+        pb.set_position(n as u64);
+        let history = set.history(q);
+        let req = docent_retrieval::SearchRequest::new(q.question.clone()).with_k(K).with_mode(SearchMode::Hybrid);
+        let resp = retriever.search_with_history(&req, &history).with_context(|| format!("searching {}", q.id))?;
+        let sources: Vec<Source> = resp
+            .hits
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Source {
+                index: i + 1,
+                title: h.title.clone(),
+                url: h.url.clone(),
+                heading_path: h.heading_path.clone(),
+                text: h.text.clone(),
+                score: h.scores.fused,
+            })
+            .collect();
+        let request = AnswerRequest {
+            question: q.question.clone(),
+            history: history.iter().map(|t| Turn { role: Role::User, content: t.to_string() }).collect(),
+            sources,
+            answerable: resp.confidence.answerable,
+            confidence: resp.confidence.score,
+            system_prompt: None,
+            fallback: "I couldn't find that in the help center.".into(),
+            max_tokens: 300,
+        };
+        let t = Instant::now();
+        let events = futures::executor::block_on(generator.generate(request.clone()).collect::<Vec<_>>());
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        let mut filter = docent_answer::citations::CitationFilter::new(request.sources.len());
+        let mut finish = FinishReason::Error;
+        for e in events {
+            match e.with_context(|| format!("answering {}", q.id))? {
+                AnswerEvent::Delta(d) => {
+                    filter.push(&d);
+                }
+                AnswerEvent::Done { finish_reason, .. } => finish = finish_reason,
+            }
+        }
+        filter.finish();
+        let refused = finish == FinishReason::NoAnswer;
+        if refused {
+            if request.answerable {
+                by_generator += 1;
+            } else {
+                by_retrieval += 1;
+            }
+        }
+        if !q.answerable {
+            unanswerable += 1;
+            refused_un += usize::from(refused);
+            continue;
+        }
+        answerable += 1;
+        refused_ans += usize::from(refused);
+        let want = q.expected_url.as_deref().unwrap_or_default();
+        let pages: Vec<&str> = filter
+            .cited_sources()
+            .iter()
+            .filter_map(|i| request.sources.get(i.wrapping_sub(1)))
+            .map(|s| s.url.split('#').next().unwrap_or(&s.url))
+            .collect();
+        cites += usize::from(pages.contains(&want));
+        first += usize::from(pages.first() == Some(&want));
+    }
+    pb.finish_and_clear();
+    times.sort_by(f64::total_cmp);
+    let share = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+    Ok(AnswersReport {
+        generator: "extractive",
+        mode: SearchMode::Hybrid.to_string(),
+        k: K,
+        answerable,
+        unanswerable,
+        cites_expected_page: share(cites, answerable),
+        first_citation_expected_page: share(first, answerable),
+        refused_unanswerable: share(refused_un, unanswerable),
+        false_refusals: share(refused_ans, answerable),
+        refused_by_retrieval: by_retrieval,
+        refused_by_generator: by_generator,
+        min_relevance: generator.config().min_relevance,
+        answer_p50_ms: times.get(times.len() / 2).copied().unwrap_or(0.0),
     })
 }
 
@@ -848,6 +983,28 @@ fn questions_text(r: &QuestionsReport) -> String {
             c.loo.f1,
             c.loo_auc,
             c.loo.false_refusal_rate
+        ));
+    }
+    if let Some(a) = &r.answers {
+        out.push_str(&format!(
+            "\nanswers ({} generator, {} top {}, follow-ups with history; min_relevance {})\n\
+             answerable questions citing the expected page   {:.3}  (first citation: {:.3}; {} questions)\n\
+             unanswerable questions refused (no_answer)      {:.3}  ({} questions)\n\
+             answerable questions refused                    {:.3}\n\
+             refusals by retrieval confidence / by generator {} / {}; answer p50 {:.3} ms\n",
+            a.generator,
+            a.mode,
+            a.k,
+            a.min_relevance,
+            a.cites_expected_page,
+            a.first_citation_expected_page,
+            a.answerable,
+            a.refused_unanswerable,
+            a.unanswerable,
+            a.false_refusals,
+            a.refused_by_retrieval,
+            a.refused_by_generator,
+            a.answer_p50_ms
         ));
     }
     out
