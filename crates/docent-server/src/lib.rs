@@ -1,4 +1,201 @@
 //! Docent's HTTP answer server: the chat API of `API.md` on axum/hyper.
 //!
-//! Empty until the server issue: it will hold the `Router`, tower layers, SSE
-//! streaming, auth, rate limits, the store and the generators.
+//! - [`config`]: `docent.toml` + `DOCENT_…` environment + flags.
+//! - [`store`]: conversations, messages (with their stream frames), API keys — SQLite
+//!   by default, PostgreSQL through the same code (sqlx `Any`).
+//! - [`bots`]: per bot, a hot-swapping retriever and a generator.
+//! - [`turn`]: one chat turn as numbered frames (retrieve → generate → cite → store).
+//! - [`api`]: routes, middleware (request id, error envelope, limits, CORS) and the
+//!   SSE transport.
+//! - [`auth`], [`ratelimit`]: keys and token buckets.
+//!
+//! [`serve`] runs it all until Ctrl-C/SIGTERM, then drains open streams for at most
+//! `limits.shutdown_grace_secs`.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod auth;
+pub mod bots;
+pub mod config;
+pub mod ids;
+pub mod ratelimit;
+pub mod state;
+pub mod store;
+pub mod turn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use docent_answer::extractive::ExtractiveGenerator;
+use docent_answer::Generator;
+use docent_index::{Embedder, EmbedderOptions, ModelFiles};
+use docent_retrieval::{QueryEmbedder, DEFAULT_QUERY_CACHE};
+use tokio::net::TcpListener;
+use tracing::info;
+
+pub use config::ServerConfig;
+pub use state::AppState;
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration or a bot could not be set up.
+    #[error("{0}")]
+    Setup(String),
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    /// The models could not be loaded.
+    #[error("models: {0}")]
+    Models(#[from] docent_index::IndexError),
+    /// Binding or serving failed.
+    #[error("listening on {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The query embedder the server uses: `models` copies of the model (one intra-op
+/// thread each, the fastest for single queries), so two queries embed at once.
+pub fn load_query_embedder(config: &ServerConfig, models: usize) -> Result<Arc<QueryEmbedder>, ServeError> {
+    let files = ModelFiles::locate(config.models.as_deref())?;
+    let mut loaded = Vec::new();
+    for _ in 0..models.max(1) {
+        loaded.push(Embedder::load(&files, EmbedderOptions { batch_size: 1, threads: Some(1) })?);
+    }
+    QueryEmbedder::from_models(loaded, DEFAULT_QUERY_CACHE)
+        .map(Arc::new)
+        .map_err(|e| ServeError::Setup(format!("query embedder: {e}")))
+}
+
+/// The generator of a bot, from its configuration.
+pub fn default_generator(
+    config: &ServerConfig,
+) -> impl Fn(&config::BotConfig) -> Result<Arc<dyn Generator>, String> + '_ {
+    move |bot| match bot.generator {
+        config::GeneratorKind::Extractive => Ok(Arc::new(ExtractiveGenerator::default()) as Arc<dyn Generator>),
+        config::GeneratorKind::Llm => {
+            let llm = config.llm.as_ref().ok_or_else(|| "no [llm] section".to_string())?;
+            llm_generator(llm)
+        }
+    }
+}
+
+fn llm_generator(llm: &docent_answer::llm::LlmConfig) -> Result<Arc<dyn Generator>, String> {
+    docent_answer::llm::LlmGenerator::new(llm.clone())
+        .map(|g| Arc::new(g) as Arc<dyn Generator>)
+        .map_err(|e| e.to_string())
+}
+
+/// Builds the generator of a bot given the whole configuration (tests plug their own).
+pub type GeneratorFor = dyn Fn(&ServerConfig, &config::BotConfig) -> Result<Arc<dyn Generator>, String> + Sync;
+
+/// Everything [`serve`] builds, for tests that run the app in-process.
+pub struct Server {
+    /// The state.
+    pub state: AppState,
+    /// The bound listener.
+    pub listener: TcpListener,
+}
+
+impl Server {
+    /// Open the store, load models, open every bot, bind the address.
+    pub async fn build(config: ServerConfig) -> Result<Self, ServeError> {
+        let embedder = load_query_embedder(&config, 2)?;
+        Self::build_with(config, embedder, &default_generator_owned).await
+    }
+
+    /// [`Server::build`] with a given embedder and generator factory.
+    pub async fn build_with(
+        config: ServerConfig,
+        embedder: Arc<QueryEmbedder>,
+        generators: &GeneratorFor,
+    ) -> Result<Self, ServeError> {
+        let store = store::Store::connect(&config.database_url()).await?;
+        let cfg = config.clone();
+        let factory = move |b: &config::BotConfig| generators(&cfg, b);
+        // Opening an index reads a few files and builds its tables: fast enough to do
+        // here, once, before serving.
+        let bots = bots::Bots::new(&config, embedder, &factory)?;
+        let listener =
+            TcpListener::bind(config.listen).await.map_err(|source| ServeError::Io { addr: config.listen, source })?;
+        Ok(Server { state: AppState::new(config, bots, store), listener })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    /// Serve until `shutdown` resolves; then stop accepting, let open requests and
+    /// streams finish for at most the grace period, and return.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+        let addr = self.local_addr().map_err(|source| ServeError::Io { addr: self.state.config.listen, source })?;
+        let grace = self.state.config.limits.shutdown_grace();
+        let reload = Duration::from_secs(self.state.config.limits.reload_secs.max(1));
+        let reloader = tokio::spawn(self.state.bots.clone().reload_loop(reload));
+        let limits = Arc::clone(&self.state.limits);
+        let housekeeping = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                limits.housekeep();
+            }
+        });
+        let app = api::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            info!("shutting down: draining open requests");
+            let _ = stop_tx.send(true);
+        };
+        info!(%addr, "listening");
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let mut stopped = stop_rx.clone();
+        let deadline = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        };
+        let result = tokio::select! {
+            r = server => r.map_err(|source| ServeError::Io { addr, source }),
+            _ = deadline => {
+                tracing::warn!(grace_s = grace.as_secs(), "open streams did not finish in time; closing them");
+                Ok(())
+            }
+        };
+        reloader.abort();
+        housekeeping.abort();
+        result
+    }
+}
+
+fn default_generator_owned(config: &ServerConfig, bot: &config::BotConfig) -> Result<Arc<dyn Generator>, String> {
+    default_generator(config)(bot)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

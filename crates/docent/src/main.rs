@@ -1,12 +1,14 @@
 //! `docent`: the one binary of Docent. Subcommands live in their own modules; this
 //! file parses the command line, sets up tracing once and maps errors to exit codes.
 
+mod ask_cmd;
 mod bench_cmd;
 mod bench_search;
 mod eval_cmd;
 mod ingest_cmd;
 mod progress;
 mod search_cmd;
+mod serve_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +49,16 @@ enum Command {
     /// Retrieval quality: nDCG@10, Recall@10/100, MRR@10 per mode on a BEIR data set
     /// or a questions.jsonl file, plus follow-up recall and no-answer precision/recall.
     Eval(eval_cmd::EvalArgs),
+    /// Serve the chat API of the configured bots (docent.toml; defaults: bot `docs`).
+    Serve(serve_cmd::ServeArgs),
+    /// Answer a question in the terminal, streamed, with its sources.
+    Ask(ask_cmd::AskArgs),
+    /// API keys: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Keys(serve_cmd::KeysCommand),
+    /// The configured bots.
+    #[command(subcommand)]
+    Bots(serve_cmd::BotsCommand),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +69,10 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => bench_cmd::run(cmd),
         Command::Search(args) => search_cmd::run(args),
         Command::Eval(args) => eval_cmd::run(args),
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Keys(cmd) => serve_cmd::keys(cmd),
+        Command::Ask(args) => ask_cmd::run(args),
+        Command::Bots(cmd) => serve_cmd::bots(cmd),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,318 @@
+//! `POST /v1/chat` (blocking JSON or SSE) and the resume route
+//! `GET /v1/conversations/{id}/messages/{message_id}/events`.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use docent_answer::{Role, Turn};
+use docent_retrieval::Filters;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::sse::{frames_response, replay_and_follow};
+use super::{ApiError, ApiJson, ApiPath, AuthedCaller, RequestId};
+use crate::ids;
+use crate::state::AppState;
+use crate::store::{MessageStatus, NewMessage};
+use crate::turn::{run_turn, TurnInput};
+
+/// Earlier turns given to retrieval and the generator.
+const HISTORY_MESSAGES: usize = 10;
+
+/// A visitor's identity as the client knows it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserRef {
+    /// The client's id for the visitor.
+    pub id: Option<String>,
+}
+
+/// Retrieval filters of a chat turn.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FiltersIn {
+    /// Only pages under this URL prefix.
+    pub url_prefix: Option<String>,
+    /// Only chunks with one of these tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl From<FiltersIn> for Filters {
+    fn from(f: FiltersIn) -> Self {
+        Filters { url_prefix: f.url_prefix.filter(|p| !p.is_empty()), tags: f.tags }
+    }
+}
+
+/// A client-managed history entry.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InMessage {
+    /// `user` or `assistant`.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+}
+
+/// The body of `POST /v1/chat`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChatRequest {
+    /// Bot to ask.
+    pub bot_id: Option<String>,
+    /// The visitor's message (server-managed history).
+    pub message: Option<String>,
+    /// The whole history, last one from the user (client-managed history).
+    pub messages: Option<Vec<InMessage>>,
+    /// Conversation to continue; absent or null starts one.
+    pub conversation_id: Option<String>,
+    /// Stream over SSE.
+    pub stream: Option<bool>,
+    /// The visitor.
+    #[serde(default)]
+    pub user: Option<UserRef>,
+    /// Retrieval filters.
+    #[serde(default)]
+    pub filters: Option<FiltersIn>,
+    /// Client metadata (page URL, …), stored with a new conversation.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Text the store can hold everywhere: NUL characters removed (PostgreSQL TEXT
+/// refuses them), surrounding whitespace trimmed.
+fn clean(text: &str) -> String {
+    text.replace('\0', "").trim().to_string()
+}
+
+fn wants_stream(body: &ChatRequest, headers: &HeaderMap) -> bool {
+    body.stream == Some(true)
+        || headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.split(',').any(|p| p.trim().starts_with("text/event-stream")))
+}
+
+/// `POST /v1/chat`.
+pub async fn chat(
+    State(state): State<AppState>,
+    RequestId(request_id): RequestId,
+    caller: AuthedCaller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ChatRequest>,
+) -> Result<Response, ApiError> {
+    let bot_id = body
+        .bot_id
+        .clone()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
+    let Some(bot) = state.bot(&bot_id).cloned() else {
+        return Err(ApiError::not_found("unknown_bot", format!("no bot `{bot_id}`")));
+    };
+    let visitor = body.user.as_ref().and_then(|u| u.id.clone());
+    let rate = caller.authorize(&state, &bot_id, "chat", visitor.as_deref())?;
+
+    // Exactly one way of giving the history.
+    let (question, client_history) = match (&body.message, &body.messages) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_param(
+                "conflicting_fields",
+                "messages",
+                "send `message` or `messages`, not both",
+            ))
+        }
+        (None, None) => return Err(ApiError::invalid_param("missing_field", "message", "`message` is required")),
+        (Some(m), None) => (clean(m), None),
+        (None, Some(list)) => {
+            if body.conversation_id.is_some() {
+                return Err(ApiError::invalid_param(
+                    "conflicting_fields",
+                    "conversation_id",
+                    "`messages` carries its own history; do not send `conversation_id` with it",
+                ));
+            }
+            let Some((last, earlier)) = list.split_last() else {
+                return Err(ApiError::invalid_param("missing_field", "messages", "`messages` is empty"));
+            };
+            if last.role != Role::User {
+                return Err(ApiError::invalid_param(
+                    "invalid_messages",
+                    "messages",
+                    "the last message must be the user's",
+                ));
+            }
+            let history: Vec<Turn> =
+                earlier.iter().map(|m| Turn { role: m.role, content: clean(&m.content) }).collect();
+            (clean(&last.content), Some(history))
+        }
+    };
+    if question.is_empty() {
+        return Err(ApiError::invalid_param("empty_message", "message", "the message is empty"));
+    }
+    let max = state.config.limits.max_message_chars;
+    if question.chars().count() > max {
+        return Err(ApiError::invalid_param(
+            "message_too_long",
+            "message",
+            format!("the message is longer than {max} characters"),
+        ));
+    }
+    if let Err(why) = bot.retriever() {
+        tracing::warn!(bot = %bot_id, reason = %why, "chat refused: index not available");
+        return Err(ApiError::unavailable(
+            "index_unavailable",
+            format!("bot `{bot_id}` is not ready: its index is not loaded"),
+            5,
+        ));
+    }
+
+    // The conversation: continue one, or start one.
+    let conversation_id = match &body.conversation_id {
+        Some(id) => {
+            let found = if ids::looks_like(id, "conv") { state.store.conversation(id).await? } else { None };
+            match found {
+                Some(c) if c.bot_id == bot_id => c.id,
+                _ => {
+                    return Err(ApiError::not_found(
+                        "unknown_conversation",
+                        format!("no conversation `{id}` for bot `{bot_id}`"),
+                    ))
+                }
+            }
+        }
+        None => {
+            let id = ids::conversation_id();
+            let metadata = body.metadata.clone().unwrap_or_else(|| serde_json::json!({}));
+            state.store.create_conversation(&id, &bot_id, visitor.as_deref(), &metadata).await?;
+            id
+        }
+    };
+    let Some(lock) = state.active.try_lock(&conversation_id) else {
+        return Err(ApiError::conflict("turn_in_progress", "a turn is already streaming in this conversation"));
+    };
+    let Ok(permit) = state.turns.clone().try_acquire_owned() else {
+        return Err(ApiError::unavailable("overloaded", "too many answers in progress; retry shortly", 1));
+    };
+    let history = match client_history {
+        Some(h) => h,
+        None => state
+            .store
+            .recent_messages(&conversation_id, HISTORY_MESSAGES)
+            .await?
+            .into_iter()
+            .filter(|m| !m.content.is_empty())
+            .map(|m| Turn { role: if m.role == "user" { Role::User } else { Role::Assistant }, content: m.content })
+            .collect(),
+    };
+    let user_msg = ids::message_id();
+    state
+        .store
+        .insert_message(&NewMessage {
+            id: &user_msg,
+            conversation_id: &conversation_id,
+            role: "user",
+            content: &question,
+            status: MessageStatus::Complete,
+            request_id: Some(&request_id),
+        })
+        .await?;
+    let message_id = ids::message_id();
+    state
+        .store
+        .insert_message(&NewMessage {
+            id: &message_id,
+            conversation_id: &conversation_id,
+            role: "assistant",
+            content: "",
+            status: MessageStatus::Streaming,
+            request_id: Some(&request_id),
+        })
+        .await?;
+
+    let input = TurnInput {
+        bot,
+        conversation_id,
+        message_id,
+        request_id,
+        question,
+        history,
+        filters: body.filters.clone().map(Filters::from).unwrap_or_default(),
+    };
+    let (tx, mut rx) = mpsc::channel(64);
+    let (store, live) = (state.store.clone(), state.live.clone());
+    tokio::spawn(run_turn(store, live, input, tx, (lock, permit)));
+
+    if wants_stream(&body, &headers) {
+        let keepalive = std::time::Duration::from_secs(state.config.limits.keepalive_secs);
+        return Ok((rate, frames_response(rx, keepalive)).into_response());
+    }
+    // Blocking: wait for the final frame.
+    while let Some(frame) = rx.recv().await {
+        match frame.event.as_str() {
+            "done" => {
+                let mut value: serde_json::Value =
+                    serde_json::from_str(&frame.data).map_err(|e| ApiError::internal("done frame", &e))?;
+                if let Some(map) = value.as_object_mut() {
+                    map.remove("type");
+                }
+                return Ok((rate, axum::Json(value)).into_response());
+            }
+            "error" => {
+                let value: serde_json::Value = serde_json::from_str(&frame.data).unwrap_or_default();
+                let code = value["error"]["code"].as_str().unwrap_or("");
+                let message = value["error"]["message"].as_str().unwrap_or("the answer failed").to_string();
+                return Err(match code {
+                    "upstream_timeout" => {
+                        let mut e = ApiError::unavailable("upstream_timeout", message, 5);
+                        e.status = axum::http::StatusCode::GATEWAY_TIMEOUT;
+                        e
+                    }
+                    "index_unavailable" => ApiError::unavailable("index_unavailable", message, 5),
+                    _ => {
+                        let mut e = ApiError::internal("turn", &message);
+                        e.code = "answer_failed";
+                        e
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError::internal("turn", &"the answer ended without a final frame"))
+}
+
+/// `GET /v1/conversations/{id}/messages/{message_id}/events` with `Last-Event-ID`:
+/// the frames after that id, then the live ones if the turn is still running.
+pub async fn resume(
+    State(state): State<AppState>,
+    caller: AuthedCaller,
+    headers: HeaderMap,
+    ApiPath((conversation_id, message_id)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("unknown_message", "no such message in this conversation");
+    if !ids::looks_like(&conversation_id, "conv") || !ids::looks_like(&message_id, "msg") {
+        return Err(not_found());
+    }
+    let conversation = state.store.conversation(&conversation_id).await?.ok_or_else(not_found)?;
+    let scope = if caller.caller.has_scope("conversations:read") { "conversations:read" } else { "chat" };
+    let rate = caller.authorize(&state, &conversation.bot_id, scope, None)?;
+    let message = state.store.message(&message_id).await?.filter(|m| m.conversation_id == conversation_id);
+    let message = message.ok_or_else(not_found)?;
+    let after = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| {
+            s.trim().parse::<u64>().map_err(|_| {
+                ApiError::invalid_param("invalid_last_event_id", "Last-Event-ID", "must be a frame id (a number)")
+            })
+        })
+        .transpose()?
+        .unwrap_or(0);
+    let keepalive = std::time::Duration::from_secs(state.config.limits.keepalive_secs);
+    if let Some(live) = state.live.get(&message.id) {
+        return Ok((rate, replay_and_follow(live, after, keepalive)).into_response());
+    }
+    let frames = state.store.events_after(&message.id, after).await?;
+    let (tx, rx) = mpsc::channel(frames.len().max(1));
+    for f in frames {
+        let _ = tx.try_send(f);
+    }
+    drop(tx);
+    Ok((rate, frames_response(rx, keepalive)).into_response())
+}

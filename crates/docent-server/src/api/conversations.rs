@@ -1,0 +1,243 @@
+//! `/v1/conversations`: create, list (cursor pages), read with messages, delete.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::chat::UserRef;
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, AuthedCaller};
+use crate::ids;
+use crate::state::AppState;
+use crate::store::conversations_cursor;
+
+/// Largest page.
+const MAX_LIMIT: usize = 100;
+/// Default page.
+const DEFAULT_LIMIT: usize = 20;
+
+/// Body of `POST /v1/conversations`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CreateConversation {
+    /// The bot.
+    pub bot_id: Option<String>,
+    /// The visitor.
+    #[serde(default)]
+    pub user: Option<UserRef>,
+    /// Client metadata.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// `POST /v1/conversations`.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: AuthedCaller,
+    ApiJson(body): ApiJson<CreateConversation>,
+) -> Result<Response, ApiError> {
+    let bot_id = body
+        .bot_id
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
+    if state.bot(&bot_id).is_none() {
+        return Err(ApiError::not_found("unknown_bot", format!("no bot `{bot_id}`")));
+    }
+    let user = body.user.and_then(|u| u.id);
+    let rate = caller.authorize(&state, &bot_id, "chat", user.as_deref())?;
+    let id = ids::conversation_id();
+    let metadata = body.metadata.unwrap_or_else(|| serde_json::json!({}));
+    let c = state.store.create_conversation(&id, &bot_id, user.as_deref(), &metadata).await?;
+    Ok((StatusCode::CREATED, rate, axum::Json(view(&c))).into_response())
+}
+
+fn view(c: &crate::store::Conversation) -> serde_json::Value {
+    serde_json::json!({
+        "id": c.id,
+        "bot_id": c.bot_id,
+        "user": {"id": c.user_id},
+        "state": c.state,
+        "metadata": c.metadata,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// Epoch milliseconds as RFC 3339 UTC.
+pub(crate) fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Query of `GET /v1/conversations`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListQuery {
+    /// Only this bot's.
+    pub bot_id: Option<String>,
+    /// Only this visitor's.
+    pub user_id: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => {
+            Err(ApiError::invalid_param("invalid_limit", "limit", format!("`limit` must be between 1 and {MAX_LIMIT}")))
+        }
+    }
+}
+
+/// `GET /v1/conversations?bot_id=&user_id=&limit=&cursor=`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: AuthedCaller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    caller.require_scope("conversations:read")?;
+    let limit = limit_of(q.limit)?;
+    let bot = match (&q.bot_id, &caller.caller.key) {
+        (Some(b), _) => {
+            if !caller.caller.may_use_bot(b) {
+                return Err(ApiError::forbidden("bot_not_allowed", format!("this key may not use bot `{b}`")));
+            }
+            Some(b.clone())
+        }
+        (None, Some(k)) if k.bots.len() == 1 => k.bots.first().cloned(),
+        (None, Some(k)) if !k.bots.is_empty() => {
+            return Err(ApiError::invalid_param(
+                "missing_field",
+                "bot_id",
+                "this key serves several bots: name one with `bot_id`",
+            ))
+        }
+        _ => None,
+    };
+    let cursor = match &q.cursor {
+        Some(c) => Some(
+            conversations_cursor(c)
+                .ok_or_else(|| ApiError::invalid_param("invalid_cursor", "cursor", "unknown cursor"))?,
+        ),
+        None => None,
+    };
+    let page = state.store.list_conversations(bot.as_deref(), q.user_id.as_deref(), limit, cursor).await?;
+    let data: Vec<serde_json::Value> = page.data.iter().map(view).collect();
+    Ok(axum::Json(
+        serde_json::json!({"data": data, "has_more": page.next_cursor.is_some(), "next_cursor": page.next_cursor}),
+    )
+    .into_response())
+}
+
+/// Query of `GET /v1/conversations/{id}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessagesQuery {
+    /// Messages per page.
+    pub limit: Option<usize>,
+    /// Cursor from the previous page of messages.
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/conversations/{id}`: the conversation with a page of its messages.
+pub async fn get_one(
+    State(state): State<AppState>,
+    caller: AuthedCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<MessagesQuery>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("unknown_conversation", "no such conversation");
+    if !ids::looks_like(&id, "conv") {
+        return Err(not_found());
+    }
+    // A public key reads conversations of its own bot by id (the widget's history
+    // after a reload); secret keys need conversations:read.
+    if !(caller.caller.is_public() && caller.caller.has_scope("chat")) {
+        caller.require_scope("conversations:read")?;
+    }
+    let c = state.store.conversation(&id).await?.ok_or_else(not_found)?;
+    if !caller.caller.may_use_bot(&c.bot_id) {
+        return Err(not_found());
+    }
+    let limit = limit_of(q.limit)?;
+    let after = match &q.cursor {
+        Some(cur) => Some(
+            conversations_cursor(cur)
+                .ok_or_else(|| ApiError::invalid_param("invalid_cursor", "cursor", "unknown cursor"))?
+                .0,
+        ),
+        None => None,
+    };
+    let page = state.store.messages(&id, limit, after).await?;
+    let messages: Vec<serde_json::Value> = page
+        .data
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "role": m.role,
+                "content": m.content,
+                "status": m.status,
+                "finish_reason": m.finish_reason,
+                "sources": m.sources,
+                "citations": m.citations,
+                "usage": m.usage,
+                "timings": m.timings,
+                "created_at": rfc3339(m.created_at),
+            })
+        })
+        .collect();
+    let mut body = view(&c);
+    body["messages"] =
+        serde_json::json!({"data": messages, "has_more": page.next_cursor.is_some(), "next_cursor": page.next_cursor});
+    Ok(axum::Json(body).into_response())
+}
+
+/// `DELETE /v1/conversations/{id}` (admin): the conversation and its messages.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: AuthedCaller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    caller.require_scope("admin")?;
+    let not_found = || ApiError::not_found("unknown_conversation", "no such conversation");
+    if !ids::looks_like(&id, "conv") {
+        return Err(not_found());
+    }
+    let c = state.store.conversation(&id).await?.ok_or_else(not_found)?;
+    if !caller.caller.may_use_bot(&c.bot_id) {
+        return Err(not_found());
+    }
+    let Some(_turns_blocked) = state.active.try_lock(&id) else {
+        return Err(ApiError::conflict(
+            "turn_in_progress",
+            "a turn is streaming in this conversation; retry when it ends",
+        ));
+    };
+    state.store.delete_conversation(&id).await?;
+    Ok(axum::Json(serde_json::json!({"id": id, "deleted": true})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_796_083_200_123), "2026-12-01T00:00:00.123Z");
+    }
+}

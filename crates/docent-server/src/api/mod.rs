@@ -1,0 +1,132 @@
+//! The HTTP surface of `API.md`: the router, the middleware every request passes
+//! through (request id, error envelope, body limit, CORS, trace), and the handlers,
+//! one module per resource.
+//!
+//! Useful for: adding a route (put it in its resource's module and in [`router`]).
+//! Not for: answering logic (that is [`crate::turn`]) or storage ([`crate::store`]).
+
+mod caller;
+mod chat;
+mod conversations;
+mod error;
+mod extract;
+mod ops;
+mod search;
+mod sse;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+pub use caller::AuthedCaller;
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiPath, ApiQuery, RequestId};
+
+use crate::state::AppState;
+
+/// `X-Request-Id`.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application.
+pub fn router(state: AppState) -> Router {
+    let limits = &state.config.limits;
+    let body_limit = limits.max_body_bytes;
+    let cors = cors_layer(&state);
+    Router::new()
+        .route("/v1/chat", post(chat::chat))
+        .route("/v1/search", get(search::search_get).post(search::search_post))
+        .route("/v1/conversations", post(conversations::create).get(conversations::list))
+        .route("/v1/conversations/{id}", get(conversations::get_one).delete(conversations::delete))
+        .route("/v1/conversations/{id}/messages/{message_id}/events", get(chat::resume))
+        .route("/v1/bots", get(ops::bots))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("unknown_route", "no such route; see /v1/openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    let mut e = ApiError::invalid("method_not_allowed", "this route does not take that method");
+    e.status = StatusCode::METHOD_NOT_ALLOWED;
+    e
+}
+
+/// CORS for browsers: the origins allowed by any bot (a public key is checked
+/// against its own bot's list again in [`caller`]). Preflights are answered here.
+fn cors_layer(state: &AppState) -> CorsLayer {
+    let mut origins: Vec<String> = state.config.bots.iter().flat_map(|b| b.allowed_origins.iter().cloned()).collect();
+    origins.sort();
+    origins.dedup();
+    let any = origins.iter().any(|o| o == "*");
+    let allow = if any {
+        AllowOrigin::mirror_request()
+    } else {
+        AllowOrigin::predicate(move |origin: &HeaderValue, _| origins.iter().any(|o| o.as_bytes() == origin.as_bytes()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            REQUEST_ID.clone(),
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            REQUEST_ID.clone(),
+            header::RETRY_AFTER,
+            HeaderName::from_static("x-ratelimit-limit"),
+            HeaderName::from_static("x-ratelimit-remaining"),
+            HeaderName::from_static("x-ratelimit-reset"),
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Request id in, request id out; every error body in the API envelope with that id.
+async fn request_context(State(_state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let id = extract::sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(crate::ids::request_id);
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let mut res = next.run(req).await;
+    if let Some(error::PendingError(e)) = res.extensions_mut().remove::<error::PendingError>() {
+        let headers = res.headers().clone();
+        res = e.response_with_id(Some(&id));
+        for (name, value) in headers.iter() {
+            if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+                res.headers_mut().insert(name.clone(), value.clone());
+            }
+        }
+    } else if (res.status().is_client_error() || res.status().is_server_error())
+        && !res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        // A response made below us (body limit, CORS, a panic guard): wrap it.
+        let status = res.status();
+        let mut e = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is larger than the server accepts"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::unsupported_media("send JSON"),
+            s if s.is_server_error() => ApiError::internal("layer", &s),
+            _ => ApiError::invalid("bad_request", "the request could not be processed"),
+        };
+        e.status = status;
+        res = e.response_with_id(Some(&id));
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID.clone(), v);
+    }
+    res.into_response()
+}

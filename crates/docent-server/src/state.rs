@@ -1,0 +1,73 @@
+//! The state every request handler shares.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+
+use crate::bots::{BotRuntime, Bots};
+use crate::config::ServerConfig;
+use crate::ratelimit::RateLimits;
+use crate::store::Store;
+use crate::turn::{ActiveConversations, LiveTurns};
+
+/// Shared, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// What [`AppState`] holds.
+#[derive(Debug)]
+pub struct Inner {
+    /// The configuration in force.
+    pub config: ServerConfig,
+    /// The bots.
+    pub bots: Bots,
+    /// The store.
+    pub store: Store,
+    /// Rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Running turns (resume).
+    pub live: Arc<LiveTurns>,
+    /// Conversations with a turn in flight.
+    pub active: Arc<ActiveConversations>,
+    /// Turns allowed at once.
+    pub turns: Arc<Semaphore>,
+    /// Process start, for `/healthz`.
+    pub started: Instant,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Assemble the state.
+    pub fn new(config: ServerConfig, bots: Bots, store: Store) -> Self {
+        let limits = RateLimits::new(&config.bots);
+        let turns = Arc::new(Semaphore::new(config.limits.max_concurrent_turns));
+        AppState(Arc::new(Inner {
+            config,
+            bots,
+            store,
+            limits,
+            live: Arc::new(LiveTurns::default()),
+            active: Arc::new(ActiveConversations::default()),
+            turns,
+            started: Instant::now(),
+        }))
+    }
+
+    /// A bot by id.
+    pub fn bot(&self, id: &str) -> Option<&Arc<BotRuntime>> {
+        self.bots.get(id)
+    }
+}
+
+/// The client's address, when the server knows it (rate-limit key for visitors of a
+/// public key without a user id).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<SocketAddr>);

@@ -1,0 +1,192 @@
+//! The store: conversations, messages (with the frames of their stream, for resume)
+//! and API keys, in SQLite (default) or PostgreSQL through one code path.
+//!
+//! sqlx's `Any` driver picks the backend from the URL; the SQL is portable (`$n`
+//! placeholders, TEXT for ids and JSON, BIGINT epoch milliseconds) and the
+//! migrations in `migrations/` run at start-up. SQLite runs in WAL mode with a busy
+//! timeout so readers never block the one writer.
+//!
+//! Useful for: everything the server must remember across requests and restarts.
+//! Not for: index data (the index directory) or per-process caches.
+
+mod conversations;
+mod keys;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use tracing::info;
+
+pub use conversations::{
+    decode_cursor as conversations_cursor, Conversation, ConversationState, Message, MessageStatus, NewMessage,
+    StoredEvent,
+};
+pub use keys::{ApiKeyRecord, KeyKind, NewKey};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a query.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no supported database.
+    #[error("unsupported database URL `{0}` (use sqlite://path or postgres://…)")]
+    Url(String),
+    /// A stored value could not be decoded.
+    #[error("stored {what} is corrupt: {detail}")]
+    Corrupt {
+        /// Which value.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A handle on the store (cheap to clone: a pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// A page of a list with its cursor.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub data: Vec<T>,
+    /// Cursor of the next page, `None` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl Store {
+    /// Connect (creating a SQLite file and its directory when needed) and migrate.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(redact(url)));
+        };
+        if backend == Backend::Sqlite {
+            if let Some(parent) = sqlite_path(url).as_deref().and_then(Path::parent) {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Database(sqlx::Error::Configuration(Box::new(e))))?;
+                }
+            }
+        }
+        let mut options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        options = match backend {
+            // One writer at a time is SQLite's rule; a small pool avoids lock churn.
+            Backend::Sqlite => options.max_connections(4).after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => options.max_connections(16),
+        };
+        let pool = options.connect(url).await?;
+        MIGRATOR.run(&pool).await?;
+        info!(backend = ?backend, "store ready");
+        let store = Store { pool, backend };
+        store.recover_interrupted().await?;
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// `SELECT 1`: is the store reachable (for `/readyz`)?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Turns left `streaming` by a process that died are marked `error`, so no
+    /// conversation stays locked and clients see what happened.
+    async fn recover_interrupted(&self) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE messages SET status = 'complete', finish_reason = 'error' WHERE status = 'streaming'")
+                .execute(&self.pool)
+                .await?;
+        if done.rows_affected() > 0 {
+            tracing::warn!(turns = done.rows_affected(), "turns interrupted by a previous shutdown marked as errors");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    col: &str,
+    what: &'static str,
+) -> Result<T, StoreError> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
+}
+
+fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from_str(path).ok()).flatten()
+}
+
+/// The URL without a password, for errors and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_appear_in_errors() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("sqlite://data/docent.db"), "sqlite://data/docent.db");
+        assert_eq!(sqlite_path("sqlite://data/x.db?mode=rwc").as_deref(), Some(Path::new("data/x.db")));
+    }
+}
