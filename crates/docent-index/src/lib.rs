@@ -28,6 +28,7 @@ mod error;
 mod layout;
 mod manifest;
 mod models;
+mod records;
 mod schema;
 mod snapshot;
 mod vectors;
@@ -40,10 +41,13 @@ pub use error::IndexError;
 pub use layout::{BotDir, IngestLock};
 pub use manifest::{ChunkingParams, DocumentEntry, Manifest, ManifestCounts, ModelInfo};
 pub use models::ModelFiles;
-pub use schema::ChunkSchema;
+pub use records::{term_hash, word_set, ChunkBuf, ChunkView, RecordFile};
+pub use schema::{ChunkSchema, TEXT_TOKENIZER};
 pub use snapshot::IndexSnapshot;
 pub use vectors::{VectorFile, VectorWriter};
 pub use writer::{GenerationWriter, PublishedGeneration};
 
 /// Version of the on-disk layout written by this crate. A reader refuses other versions.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 2: `chunks.bin` (uncompressed chunk records with word signatures, see [`RecordFile`]).
+pub const SCHEMA_VERSION: u32 = 2;

@@ -6,7 +6,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, Index, ReloadPolicy, Searcher, TantivyDocument, Term};
 use tracing::debug_span;
 
-use crate::{BotDir, ChunkRecord, ChunkSchema, IndexError, Manifest, VectorFile, SCHEMA_VERSION};
+use crate::{BotDir, ChunkBuf, ChunkRecord, ChunkSchema, IndexError, Manifest, RecordFile, VectorFile, SCHEMA_VERSION};
 
 /// An immutable view of one published generation: BM25 searcher, vectors, manifest.
 ///
@@ -20,6 +20,7 @@ pub struct IndexSnapshot {
     schema: ChunkSchema,
     searcher: Searcher,
     vectors: VectorFile,
+    records: RecordFile,
 }
 
 impl std::fmt::Debug for IndexSnapshot {
@@ -53,6 +54,7 @@ impl IndexSnapshot {
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let searcher = reader.searcher();
         let vectors = VectorFile::open(&dir.join("vectors.f32"), manifest.model.dim, manifest.counts.chunks)?;
+        let records = RecordFile::open(&dir.join("chunks.bin"), manifest.counts.chunks)?;
         if searcher.num_docs() as usize != manifest.counts.chunks {
             return Err(IndexError::Corrupt {
                 path: dir.into(),
@@ -63,7 +65,15 @@ impl IndexSnapshot {
                 ),
             });
         }
-        Ok(IndexSnapshot { generation: manifest.generation, dir: dir.into(), manifest, schema, searcher, vectors })
+        Ok(IndexSnapshot {
+            generation: manifest.generation,
+            dir: dir.into(),
+            manifest,
+            schema,
+            searcher,
+            vectors,
+            records,
+        })
     }
 
     /// Generation number.
@@ -101,7 +111,19 @@ impl IndexSnapshot {
         &self.vectors
     }
 
-    /// The stored chunk at a BM25 document address, with its vector ordinal.
+    /// The chunk records of this generation (`chunks.bin`).
+    pub fn records(&self) -> &RecordFile {
+        &self.records
+    }
+
+    /// The stored chunk of vector row `ordinal` from `chunks.bin` (one positional read,
+    /// no decompression): what retrieval reads for every hit.
+    pub fn stored_chunk(&self, ordinal: usize) -> Result<ChunkBuf, IndexError> {
+        self.records.get(ordinal)
+    }
+
+    /// The stored chunk at a BM25 document address, with its vector ordinal (a tantivy
+    /// docstore read: a block decompression per call; prefer [`IndexSnapshot::stored_chunk`]).
     pub fn chunk_at(&self, addr: DocAddress) -> Result<(ChunkRecord, u64), IndexError> {
         let d: TantivyDocument = self.searcher.doc(addr)?;
         self.schema.from_document(&d).ok_or_else(|| IndexError::Corrupt {

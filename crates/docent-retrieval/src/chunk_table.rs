@@ -118,11 +118,6 @@ impl ChunkTable {
         self.addresses.len()
     }
 
-    /// BM25 document of a row.
-    pub(crate) fn address(&self, ordinal: u32) -> Option<DocAddress> {
-        self.addresses.get(ordinal as usize).copied()
-    }
-
     /// Row of a BM25 document.
     pub(crate) fn ordinal(&self, addr: DocAddress) -> Option<u32> {
         let o = *self.ordinal_of.get(addr.segment_ord as usize)?.get(addr.doc_id as usize)?;

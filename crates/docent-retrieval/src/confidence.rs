@@ -315,6 +315,10 @@ pub(crate) struct SearchEvidence<'a> {
     pub dense: Option<&'a [Scored]>,
     /// The returned hits.
     pub hits: &'a [Hit],
+    /// The analyzed-term hashes ([`docent_index::term_hash`], from `chunks.bin`) of the
+    /// first hits, in hit order; when given, coverage is read from them instead of
+    /// re-tokenizing the hits' text (same result, without stemming every word).
+    pub hit_terms: Option<&'a [&'a [u32]]>,
 }
 
 /// Compute the features of a finished search.
@@ -326,22 +330,33 @@ pub(crate) fn features(snapshot: &Snapshot, ev: &SearchEvidence<'_>) -> Confiden
     // The query terms each of the top hits contains (title, headings, body).
     let wanted: HashSet<&str> = ev.terms.iter().map(|t| t.text.as_str()).collect();
     let mut per_hit: Vec<HashSet<String>> = Vec::new();
-    if let Ok(mut analyzer) = searcher.index().tokenizer_for_field(body) {
-        for hit in ev.hits.iter().take(COVERAGE_HITS) {
-            let mut found: HashSet<String> = HashSet::new();
-            for text in std::iter::once(hit.title.as_str())
-                .chain(hit.heading_path.iter().map(String::as_str))
-                .chain(std::iter::once(hit.text.as_str()))
-            {
-                let mut stream = analyzer.token_stream(text);
-                while stream.advance() {
-                    let t = stream.token().text.as_str();
-                    if wanted.contains(t) && !found.contains(t) {
-                        found.insert(t.to_string());
+    match ev.hit_terms {
+        Some(hit_terms) => {
+            let hashed: Vec<(&str, u32)> = wanted.iter().map(|&t| (t, docent_index::term_hash(t))).collect();
+            for terms in hit_terms.iter().take(COVERAGE_HITS.min(ev.hits.len())) {
+                let found = hashed.iter().filter(|(_, h)| terms.binary_search(h).is_ok()).map(|(t, _)| t.to_string());
+                per_hit.push(found.collect());
+            }
+        }
+        None => {
+            if let Ok(mut analyzer) = searcher.index().tokenizer_for_field(body) {
+                for hit in ev.hits.iter().take(COVERAGE_HITS) {
+                    let mut found: HashSet<String> = HashSet::new();
+                    for text in std::iter::once(hit.title.as_str())
+                        .chain(hit.heading_path.iter().map(String::as_str))
+                        .chain(std::iter::once(hit.text.as_str()))
+                    {
+                        let mut stream = analyzer.token_stream(text);
+                        while stream.advance() {
+                            let t = stream.token().text.as_str();
+                            if wanted.contains(t) && !found.contains(t) {
+                                found.insert(t.to_string());
+                            }
+                        }
                     }
+                    per_hit.push(found);
                 }
             }
-            per_hit.push(found);
         }
     }
     // IDF mass of the query, of its terms known to the index, and of those in each hit.
@@ -383,6 +398,20 @@ pub(crate) fn assess(snapshot: &Snapshot, mode: SearchMode, ev: &SearchEvidence<
     ConfidenceModels::shipped().assess(mode, features(snapshot, ev))
 }
 
+/// The candidate lists and hits of a finished search ([`SearchEvidence`] without the
+/// query terms, which [`for_search`] computes).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SearchLists<'a> {
+    /// BM25 candidates, best first (`None` when BM25 did not run).
+    pub bm25: Option<&'a [Scored]>,
+    /// Dense candidates, best first (`None` when dense did not run).
+    pub dense: Option<&'a [Scored]>,
+    /// The returned hits.
+    pub hits: &'a [Hit],
+    /// Analyzed-term hashes of the first hits ([`SearchEvidence::hit_terms`]).
+    pub hit_terms: Option<&'a [&'a [u32]]>,
+}
+
 /// The confidence of a finished search of `query` (or of `plan`, a follow-up query):
 /// what the retriever attaches to every response.
 pub(crate) fn for_search(
@@ -390,15 +419,14 @@ pub(crate) fn for_search(
     mode: SearchMode,
     query: &str,
     plan: Option<&QueryPlan>,
-    bm25: Option<&[Scored]>,
-    dense: Option<&[Scored]>,
-    hits: &[Hit],
+    lists: SearchLists<'_>,
 ) -> Confidence {
     let terms = match plan {
         Some(p) => p.weighted_terms(snapshot),
         None => plain_terms(snapshot, query),
     };
-    assess(snapshot, mode, &SearchEvidence { terms: &terms, bm25, dense, hits })
+    let SearchLists { bm25, dense, hits, hit_terms } = lists;
+    assess(snapshot, mode, &SearchEvidence { terms: &terms, bm25, dense, hits, hit_terms })
 }
 
 #[cfg(test)]

@@ -366,11 +366,16 @@ impl Retriever {
         let (hits, ordinals) = select_with_ordinals(snapshot, &fused, selection)?;
         response.hits = hits;
         response.timings.fetch_ms = ms(t);
+        // The analyzed terms of the first hits, for the confidence's coverage (stored
+        // per chunk; a reranked list is matched back to its ordinals by chunk id).
+        let mut top_ordinals: Vec<u32> = ordinals.iter().take(crate::confidence::COVERAGE_HITS).copied().collect();
         if let Some(reranker) = reranker {
             let t = Instant::now();
             let vectors = snapshot.index().vectors();
             let embeddings: Vec<Option<&[f32]>> = ordinals.iter().map(|&o| vectors.row(o as usize)).collect();
             let hits = std::mem::take(&mut response.hits);
+            let before: Vec<(String, u32)> =
+                hits.iter().map(|h| h.chunk_id.clone()).zip(ordinals.iter().copied()).collect();
             response.hits = rerank::rerank_hits(
                 reranker.as_ref(),
                 &request.query,
@@ -381,15 +386,30 @@ impl Retriever {
                 request.k,
             )?;
             response.timings.rerank_ms = ms(t);
+            top_ordinals = response
+                .hits
+                .iter()
+                .take(crate::confidence::COVERAGE_HITS)
+                .filter_map(|h| before.iter().find(|(id, _)| *id == h.chunk_id).map(|&(_, o)| o))
+                .collect();
         }
+        let top_chunks: Vec<docent_index::ChunkBuf> =
+            top_ordinals.iter().filter_map(|&o| snapshot.index().stored_chunk(o as usize).ok()).collect();
+        let top_terms: Vec<&[u32]> = top_chunks.iter().map(|c| c.terms()).collect();
+        let hit_terms = (top_terms.len() == top_ordinals.len()
+            && top_terms.len() == response.hits.len().min(crate::confidence::COVERAGE_HITS))
+        .then_some(top_terms.as_slice());
         response.confidence = crate::confidence::for_search(
             snapshot,
             mode,
             &request.query,
             plan,
-            mode.uses_bm25().then_some(bm25_hits.as_slice()),
-            mode.uses_dense().then_some(dense_hits.as_slice()),
-            &response.hits,
+            crate::confidence::SearchLists {
+                bm25: mode.uses_bm25().then_some(bm25_hits.as_slice()),
+                dense: mode.uses_dense().then_some(dense_hits.as_slice()),
+                hits: &response.hits,
+                hit_terms,
+            },
         );
         finish(response)
     }

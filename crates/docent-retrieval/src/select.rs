@@ -1,10 +1,9 @@
 //! From fused candidates to hits: per-page diversity, near-duplicate removal, and
-//! reading the stored chunks (the only docstore reads of a query, at most a few
-//! times `k`).
+//! reading the stored chunks of the hits (one read each from the generation's
+//! `chunks.bin`, which also holds each chunk's near-duplicate word set, so nothing is
+//! decompressed or re-tokenized per query).
 
-use std::collections::HashSet;
-
-use docent_index::ContentHash;
+use docent_index::ChunkBuf;
 use tracing::debug_span;
 
 use crate::fusion::FusedCandidate;
@@ -32,81 +31,54 @@ pub(crate) fn select_with_ordinals(
 ) -> Result<(Vec<Hit>, Vec<u32>), RetrievalError> {
     let _span = debug_span!("select", candidates = fused.len(), k = sel.k).entered();
     let table = snapshot.table();
-    let mut hits: Vec<Hit> = Vec::with_capacity(sel.k.min(fused.len()));
-    let mut per_page: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
-    let mut hashes: HashSet<ContentHash> = HashSet::new();
-    let mut word_sets: Vec<Vec<u64>> = Vec::new();
-    let mut ordinals: Vec<u32> = Vec::with_capacity(sel.k.min(fused.len()));
+    let index = snapshot.index();
+    let cap = sel.k.min(fused.len());
+    let mut hits: Vec<Hit> = Vec::with_capacity(cap);
+    // k is small (tens): linear scans beat hashing here.
+    let mut per_page: Vec<(u32, usize)> = Vec::with_capacity(cap);
+    let mut kept: Vec<ChunkBuf> = Vec::with_capacity(cap);
+    let mut ordinals: Vec<u32> = Vec::with_capacity(cap);
     for c in fused {
         if hits.len() >= sel.k {
             break;
         }
         let page = table.page(c.ordinal);
-        if per_page.get(&page).copied().unwrap_or(0) >= sel.max_per_doc {
+        let slot = per_page.iter().position(|&(p, _)| p == page);
+        if slot.is_some_and(|i| per_page[i].1 >= sel.max_per_doc) {
             continue;
         }
-        let Some(addr) = table.address(c.ordinal) else { continue };
-        let (chunk, _) = snapshot.index().chunk_at(addr).map_err(|source| RetrievalError::Fetch {
+        let buf = index.stored_chunk(c.ordinal as usize).map_err(|source| RetrievalError::Fetch {
             bot: snapshot.bot().to_string(),
             generation: snapshot.generation(),
             ordinal: c.ordinal,
             source,
         })?;
-        if hashes.contains(&chunk.hash) {
+        if kept.iter().any(|k| k.hash() == buf.hash()) {
             continue;
         }
-        let words = word_set(&chunk.text);
-        if sel.near_duplicate <= 1.0 && word_sets.iter().any(|w| jaccard(w, &words) >= sel.near_duplicate) {
+        if sel.near_duplicate <= 1.0 && kept.iter().any(|k| jaccard(k.words(), buf.words()) >= sel.near_duplicate) {
             continue;
         }
-        hashes.insert(chunk.hash);
-        word_sets.push(words);
-        *per_page.entry(page).or_insert(0) += 1;
+        let chunk = buf.view();
+        match slot {
+            Some(i) => per_page[i].1 += 1,
+            None => per_page.push((page, 1)),
+        }
         ordinals.push(c.ordinal);
         hits.push(Hit {
-            url: chunk.url,
-            title: chunk.title,
-            heading_path: chunk.heading_path,
-            text: chunk.text,
-            doc_id: chunk.doc_id,
-            chunk_id: chunk.chunk_id,
-            tags: chunk.tags,
+            url: chunk.url.to_string(),
+            title: chunk.title.to_string(),
+            heading_path: chunk.heading_path().map(str::to_string).collect(),
+            text: chunk.text.to_string(),
+            doc_id: chunk.doc_id.to_string(),
+            chunk_id: chunk.chunk_id.to_string(),
+            tags: chunk.tags().map(str::to_string).collect(),
             scores: Scores { bm25: c.bm25.map(|b| b.0), dense: c.dense.map(|d| d.0), fused: c.fused, rerank: None },
             ranks: Ranks { bm25: c.bm25.map(|b| b.1), dense: c.dense.map(|d| d.1), fused: hits.len() + 1 },
         });
+        kept.push(buf);
     }
     Ok((hits, ordinals))
-}
-
-/// Sorted, distinct hashes of the lower-cased alphanumeric words of `text`.
-///
-/// FNV-1a over the lower-cased UTF-8 bytes of each word: ~5× faster than hashing
-/// every char with SipHash (measured ~50 µs → ~10 µs for a 170-word chunk), and this
-/// runs for every hit of every query.
-pub(crate) fn word_set(text: &str) -> Vec<u64> {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut lowered = String::new();
-    let mut out: Vec<u64> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let bytes = if w.is_ascii() {
-                None
-            } else {
-                lowered.clear();
-                lowered.extend(w.chars().flat_map(char::to_lowercase));
-                Some(lowered.as_bytes())
-            };
-            match bytes {
-                Some(b) => b.iter().fold(OFFSET, |h, &x| (h ^ x as u64).wrapping_mul(PRIME)),
-                None => w.bytes().fold(OFFSET, |h, x| (h ^ x.to_ascii_lowercase() as u64).wrapping_mul(PRIME)),
-            }
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
 }
 
 /// Jaccard similarity of two sorted, distinct sets (two empty sets are identical).
@@ -133,6 +105,7 @@ pub(crate) fn jaccard(a: &[u64], b: &[u64]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use docent_index::word_set;
 
     #[test]
     fn near_identical_texts_have_high_jaccard() {

@@ -40,8 +40,9 @@ use serde::Serialize;
 const SYNTHETIC_BOT: &str = "synthetic";
 /// Pages of a synthetic index are spread over this many URL sections (`/s0/` … `/s9/`).
 const SECTIONS: u64 = 10;
-/// Version of the synthetic corpus recipe; a change rebuilds scratch indexes.
-const RECIPE: u32 = 1;
+/// Version of the synthetic corpus recipe; a change rebuilds scratch indexes (2: index
+/// schema 2, with `chunks.bin`).
+const RECIPE: u32 = 2;
 /// Queries of the rerank mode at most (it is the slowest).
 const RERANK_QUERIES: usize = 300;
 
@@ -90,9 +91,34 @@ pub struct BenchSearchArgs {
     /// (dense and hybrid with the other dense index: exact when the default is HNSW).
     #[arg(long, value_delimiter = ',', default_value = "embed,bm25,dense,hybrid,filter,rerank,other")]
     pub modes: Vec<String>,
+    /// HNSW beam width while searching (`ef`; default: the retriever's default).
+    #[arg(long)]
+    pub ann_ef: Option<usize>,
+    /// HNSW connectivity `M` (default: the retriever's default).
+    #[arg(long)]
+    pub ann_m: Option<usize>,
+    /// Storage of the HNSW graph's vectors: f32, f16 or i8 (default: the retriever's default).
+    #[arg(long)]
+    pub ann_quantization: Option<String>,
     /// Build the synthetic index and exit (used by the benchmark's child process).
     #[arg(long, hide = true)]
     pub build_only: bool,
+}
+
+/// The approximate-index settings of the run: the defaults with the `--ann-*` overrides.
+fn ann_config(args: &BenchSearchArgs) -> anyhow::Result<AnnConfig> {
+    let mut c = AnnConfig::default();
+    if let Some(ef) = args.ann_ef {
+        c.expansion_search = ef;
+    }
+    if let Some(m) = args.ann_m {
+        c.connectivity = m;
+    }
+    if let Some(q) = &args.ann_quantization {
+        c.quantization = serde_json::from_value(serde_json::Value::String(q.to_lowercase()))
+            .with_context(|| format!("--ann-quantization `{q}`: use f32, f16 or i8"))?;
+    }
+    Ok(c)
 }
 
 /// Latency of one mode.
@@ -208,7 +234,7 @@ pub struct MemoryRow {
     /// cores inflate wall-clock latencies, not the CPU times.
     pub load_average: f64,
     /// Resident MB per mapping class at `rss_serving_mb` (from `/proc/self/smaps`):
-    /// `vectors.f32`, the ANN graph, tantivy files, ONNX Runtime + model, heap/anonymous.
+    /// `vectors.f32`, `chunks.bin`, the ANN graph, tantivy files, ONNX Runtime + model, heap/anonymous.
     pub rss_breakdown_mb: std::collections::BTreeMap<String, f64>,
 }
 
@@ -224,14 +250,14 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
     let wants = |m: &str| args.modes.iter().any(|x| x == m);
     if args.build_only {
         let (dir, ready) = synthetic_paths(args);
-        return build_synthetic(&dir, args.chunks, args.seed, args.rebuild || !ready);
+        return build_synthetic(&dir, args.chunks, args.seed, args.rebuild || !ready, &ann_config(args)?);
     }
     let rss_start = rss_mb("VmRSS");
     let (data_dir, bot_id, corpus) = match &args.data {
         Some(d) => (d.clone(), args.bot.clone(), None),
         None => {
             let (dir, ready) = synthetic_paths(args);
-            if args.rebuild || !ready || !graph_cached(&dir, args.chunks) {
+            if args.rebuild || !ready || !graph_cached(&dir, args.chunks, &ann_config(args)?) {
                 build_in_child(args, &dir)?;
             }
             let corpus = SyntheticCorpus::new(CorpusParams::new(args.chunks, Embedder::model_info().dim, args.seed));
@@ -251,7 +277,8 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
     let rss_model = rss_mb("VmRSS");
 
     let t = Instant::now();
-    let retriever = Retriever::open_with(&bot, Arc::clone(&embedder), RetrieverConfig::default())
+    let ann = ann_config(args)?;
+    let retriever = Retriever::open_with(&bot, Arc::clone(&embedder), RetrieverConfig { ann, ..Default::default() })
         .with_context(|| format!("opening {}", bot.path().display()))?;
     let open_secs = t.elapsed().as_secs_f64();
     let rss_open = rss_mb("VmRSS");
@@ -317,10 +344,10 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
     let mut recall: Option<RecallRow> = None;
     if wants("other") {
         let other = if default_dense == "hnsw" {
-            AnnConfig { threshold: usize::MAX, ..AnnConfig::default() }
+            AnnConfig { threshold: usize::MAX, ..ann }
         } else {
             // Force a graph; do not leave a cache file in somebody's index.
-            AnnConfig { threshold: 0, cache: corpus.is_some(), ..AnnConfig::default() }
+            AnnConfig { threshold: 0, cache: corpus.is_some(), ..ann }
         };
         let config = RetrieverConfig { ann: other, ..Default::default() };
         let second = Retriever::open_with(&bot, Arc::clone(&embedder), config)?;
@@ -579,6 +606,8 @@ fn smaps_breakdown() -> std::collections::BTreeMap<String, f64> {
             let path = parts.nth(4).unwrap_or("");
             class = if path.ends_with("vectors.f32") {
                 "vectors.f32".into()
+            } else if path.ends_with("chunks.bin") {
+                "chunks.bin".into()
             } else if path.ends_with(".usearch") {
                 "ann graph".into()
             } else if path.contains("/tantivy/") {
@@ -623,8 +652,7 @@ fn recipe(chunks: usize, seed: u64) -> String {
 }
 
 /// True when the live generation under `dir` needs no ANN graph or has its cache file.
-fn graph_cached(dir: &Path, chunks: usize) -> bool {
-    let ann = AnnConfig::default();
+fn graph_cached(dir: &Path, chunks: usize, ann: &AnnConfig) -> bool {
     if !ann.applies_to(chunks) {
         return true;
     }
@@ -639,6 +667,12 @@ fn build_in_child(args: &BenchSearchArgs, dir: &Path) -> anyhow::Result<()> {
     eprintln!("building the synthetic index of {} chunks in {} (kept for later runs)", args.chunks, dir.display());
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["bench", "search", "--build-only", "--chunks", &args.chunks.to_string()]);
+    if let Some(m) = args.ann_m {
+        cmd.args(["--ann-m", &m.to_string()]);
+    }
+    if let Some(q) = &args.ann_quantization {
+        cmd.args(["--ann-quantization", q]);
+    }
     if args.rebuild {
         cmd.arg("--rebuild");
     }
@@ -656,13 +690,13 @@ fn build_in_child(args: &BenchSearchArgs, dir: &Path) -> anyhow::Result<()> {
 /// Write the synthetic corpus as a generation of bot `synthetic` under `dir` (unless
 /// `write` is false and it is there already), then open it once so its ANN graph is
 /// built and cached next to it.
-fn build_synthetic(dir: &Path, chunks: usize, seed: u64, write: bool) -> anyhow::Result<()> {
+fn build_synthetic(dir: &Path, chunks: usize, seed: u64, write: bool, ann: &AnnConfig) -> anyhow::Result<()> {
     let model = Embedder::model_info();
     let bot = BotDir::new(dir, SYNTHETIC_BOT)?;
     if !write {
         let generation = bot.current()?.context("the synthetic index has no live generation")?;
         let t = Instant::now();
-        let snap = Snapshot::open_with(&bot, generation, &model, Default::default(), &AnnConfig::default())?;
+        let snap = Snapshot::open_with(&bot, generation, &model, Default::default(), ann)?;
         eprintln!("  dense index `{}` ready in {:.0}s", snap.dense().kind(), t.elapsed().as_secs_f64());
         return Ok(());
     }
@@ -724,7 +758,7 @@ fn build_synthetic(dir: &Path, chunks: usize, seed: u64, write: bool) -> anyhow:
     let published = writer.publish()?;
     eprintln!("  published generation {} in {:.0}s", published.generation, started.elapsed().as_secs_f64());
     let t = Instant::now();
-    let snap = Snapshot::open_with(&bot, published.generation, &model, Default::default(), &AnnConfig::default())?;
+    let snap = Snapshot::open_with(&bot, published.generation, &model, Default::default(), ann)?;
     eprintln!("  dense index `{}` ready in {:.0}s", snap.dense().kind(), t.elapsed().as_secs_f64());
     drop(snap);
     fs::write(dir.join("recipe.json"), recipe(chunks, seed))?;
@@ -800,7 +834,7 @@ fn export(dir: &Path, corpus: &SyntheticCorpus, snapshot: &Snapshot, args: &Benc
     }
     let flat: Vec<f32> = queries.iter().flat_map(|q| q.vector.iter().copied()).collect();
     write_npy(&dir.join("query_vectors.npy"), &flat, queries.len(), dim)?;
-    let cfg = RetrieverConfig::default();
+    let cfg = RetrieverConfig { ann: ann_config(args)?, ..Default::default() };
     let params = serde_json::json!({
         "chunks": corpus.len(), "dim": dim, "k": args.k, "candidates": cfg.candidates,
         "warmup": args.queries.min(200), "queries": args.queries,

@@ -226,7 +226,8 @@ impl BeirDataset {
         let Some(n) = bot.current()? else { return Ok(None) };
         let path = bot.generation_dir(n).join("manifest.json");
         let Ok(manifest) = Manifest::read(&path) else { return Ok(None) };
-        let same = manifest.model == Embedder::model_info()
+        let same = manifest.schema_version == docent_index::SCHEMA_VERSION
+            && manifest.model == Embedder::model_info()
             && manifest.chunking == chunker.params()
             && manifest.documents.len() == self.corpus.len()
             && self
