@@ -13,7 +13,7 @@ export DOCENT_MODELS ?= $(abspath $(MODELS))
 .PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest clean help
 
 help:
-	@echo "make run    - fetch models, build, index corpus/ and show the result"
+	@echo "make run    - fetch models, build, index corpus/ and serve the chat API on $(LISTEN)"
 	@echo "make test   - everything make run needs, then all tests and lints"
 	@echo "make bench  - ingest benchmarks (corpus/ and postgresql-doc), see docs/BENCHMARKS.md"
 
@@ -28,12 +28,22 @@ build:
 ingest-corpus: models build
 	$(DOCENT) ingest corpus --bot $(BOT) --data $(DATA) --base-url $(CORPUS_BASE)
 
-## Until the server lands: the ingest summary, then sample searches over the fresh index.
+LISTEN       ?= 127.0.0.1:8080
+
+## Index the sample corpus, create a local API key once (data/dev-key.txt), then serve
+## the chat API with the offline defaults until Ctrl-C.
 run: ingest-corpus
-	@for q in "How long do I have to ask for a refund?" "Which roles can manage API keys?" "What happens when a card payment fails?"; do \
-	  echo; echo "== docent search \"$$q\""; \
-	  $(DOCENT) search "$$q" --bot $(BOT) --data $(DATA) --k 3 || exit 1; \
-	done
+	@test -s $(DATA)/dev-key.txt || $(DOCENT) keys create --data $(DATA) --bot $(BOT) \
+	  --scopes chat,search,conversations:read --name make-run > $(DATA)/dev-key.txt
+	@echo
+	@echo "Docent serves bot '$(BOT)' at http://$(LISTEN)  (API key in $(DATA)/dev-key.txt)"
+	@echo "Try it:"
+	@echo "  curl -N http://$(LISTEN)/v1/chat -H \"Authorization: Bearer \$$(cat $(DATA)/dev-key.txt)\" \\"
+	@echo "       -H 'Content-Type: application/json' \\"
+	@echo "       -d '{\"bot_id\":\"$(BOT)\",\"message\":\"How long do I have to ask for a refund?\",\"stream\":true}'"
+	@echo "  target/release/docent ask \"Which roles can manage API keys?\" --data $(DATA)"
+	@echo
+	$(DOCENT) serve --data $(DATA) --listen $(LISTEN)
 
 test: models
 	bash scripts/test-fetch-models.sh

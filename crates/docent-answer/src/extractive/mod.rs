@@ -308,11 +308,15 @@ fn plan(config: &ExtractiveConfig, request: &AnswerRequest) -> AnswerPlan {
         request.history.iter().filter(|t| t.role == Role::User).map(|t| t.content.as_str()).collect();
     let query = QueryTerms::new(&request.question, &history);
     let n = candidates.len();
+    // A question word that no unit contains cannot tell units apart, and at the
+    // highest IDF it would swamp the share of the words that do match ("How long do I
+    // have to ask for a refund?" scored 0.099 on the refund-window sentence). Whether
+    // the sources can answer at all is the retrieval confidence's call.
     let weighted: Vec<(String, f32)> = query
         .iter()
-        .map(|(t, w)| {
-            let df = candidates.iter().filter(|c| c.own.contains(t)).count();
-            (t.to_string(), w * idf(n, df))
+        .filter_map(|(t, w)| {
+            let df = candidates.iter().filter(|c| c.own.contains(t) || c.context.contains(t)).count();
+            (df > 0).then(|| (t.to_string(), w * idf(n, df)))
         })
         .collect();
     for c in &mut candidates {
