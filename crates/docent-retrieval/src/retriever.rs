@@ -47,6 +47,13 @@ pub struct RetrieverConfig {
     /// Reranking limits and blend (`rerank` mode).
     #[serde(default)]
     pub rerank: RerankConfig,
+    /// Run BM25 on a pool thread while the query is embedded and searched densely
+    /// (hybrid and rerank modes). Off by default: on the shared 2-core benchmark machine
+    /// the pool thread found no idle core, and p50/p99 were worse than one after the
+    /// other on the caller's thread (docs/BENCHMARKS.md, "Search latency"). Worth
+    /// trying where cores sit idle.
+    #[serde(default)]
+    pub parallel: bool,
 }
 
 impl Default for RetrieverConfig {
@@ -59,6 +66,7 @@ impl Default for RetrieverConfig {
             ann: AnnConfig::default(),
             near_duplicate: DEFAULT_NEAR_DUPLICATE,
             rerank: RerankConfig::default(),
+            parallel: false,
         }
     }
 }
@@ -312,24 +320,24 @@ impl Retriever {
         }
         .min(snapshot.chunk_count());
 
-        let mut bm25_hits: Vec<Scored> = Vec::new();
-        if mode.uses_bm25() {
+        // BM25 and dense search are independent: with `config.parallel`, hybrid modes
+        // run BM25 on a pool thread while this thread embeds and searches densely.
+        let bm25_run = || -> Result<(Vec<Scored>, f64), RetrievalError> {
             let t = Instant::now();
             let found = match plan {
                 Some(p) => p.bm25_search(snapshot, &self.config.bm25, depth, allowed.as_ref()),
                 None => bm25::search(snapshot, &self.config.bm25, &request.query, depth, allowed.as_ref()),
             };
-            bm25_hits = found.map_err(|source| RetrievalError::Tantivy {
+            let hits = found.map_err(|source| RetrievalError::Tantivy {
                 bot: snapshot.bot().to_string(),
                 generation,
                 stage: "bm25 search",
                 source,
             })?;
-            response.timings.bm25_ms = ms(t);
-        }
-
-        let mut dense_hits: Vec<Scored> = Vec::new();
-        if mode.uses_dense() {
+            Ok((hits, ms(t)))
+        };
+        let dense_run = |response: &mut SearchResponse| -> Result<Vec<Scored>, RetrievalError> {
+            let mut dense_hits = Vec::new();
             let t = Instant::now();
             let embedded = match (query_vector, plan) {
                 (Some(v), _) => Some(QueryVector { vector: v.into(), cached: false }),
@@ -345,7 +353,25 @@ impl Retriever {
                 response.timings.dense_ms = ms(t);
             }
             response.top_dense_cosine = dense_hits.first().map(|s| s.score);
-        }
+            Ok(dense_hits)
+        };
+        let (bm25_result, dense_result) = match (mode.uses_bm25(), mode.uses_dense()) {
+            (true, true) if !self.config.parallel => (bm25_run(), dense_run(&mut response)),
+            (true, true) => {
+                let parent = tracing::Span::current();
+                let mut bm25_out = None;
+                let dense_out = rayon::in_place_scope(|scope| {
+                    scope.spawn(|_| bm25_out = Some(parent.in_scope(bm25_run)));
+                    dense_run(&mut response)
+                });
+                (bm25_out.unwrap_or_else(|| Ok((Vec::new(), 0.0))), dense_out)
+            }
+            (true, false) => (bm25_run(), Ok(Vec::new())),
+            (false, _) => (Ok((Vec::new(), 0.0)), dense_run(&mut response)),
+        };
+        let (bm25_hits, bm25_ms) = bm25_result?;
+        response.timings.bm25_ms = bm25_ms;
+        let dense_hits = dense_result?;
 
         let t = Instant::now();
         let fused = match mode {

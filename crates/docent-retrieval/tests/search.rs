@@ -407,3 +407,27 @@ fn a_bot_without_an_index_is_a_clear_error() {
     let err = Retriever::open_with(&bot, common::query_embedder(), RetrieverConfig::default()).unwrap_err();
     assert!(err.to_string().contains("docent ingest"), "{err}");
 }
+
+#[test]
+fn parallel_hybrid_search_returns_what_the_serial_one_does() {
+    let f = fixture(&sample_pages());
+    let parallel = Retriever::open_with(
+        &f.bot,
+        common::query_embedder(),
+        RetrieverConfig { parallel: true, ..RetrieverConfig::default() },
+    )
+    .expect("open");
+    for query in ["refund on an annual plan", "rotate API keys", "\"quotes\" AND (brackets) *"] {
+        for mode in [SearchMode::Hybrid, SearchMode::Bm25, SearchMode::Dense] {
+            let a = search(&f.retriever, query, 5, mode);
+            let b = search(&parallel, query, 5, mode);
+            let urls = |r: &docent_retrieval::SearchResponse| r.hits.iter().map(|h| h.url.clone()).collect::<Vec<_>>();
+            assert_eq!(urls(&a), urls(&b), "{mode} {query:?}");
+            assert_eq!(
+                a.hits.iter().map(|h| h.scores).collect::<Vec<_>>(),
+                b.hits.iter().map(|h| h.scores).collect::<Vec<_>>()
+            );
+            assert_eq!(a.confidence, b.confidence, "{mode} {query:?}");
+        }
+    }
+}

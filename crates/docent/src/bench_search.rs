@@ -100,6 +100,9 @@ pub struct BenchSearchArgs {
     /// Storage of the HNSW graph's vectors: f32, f16 or i8 (default: the retriever's default).
     #[arg(long)]
     pub ann_quantization: Option<String>,
+    /// Run BM25 on a pool thread in parallel with the dense search (hybrid modes).
+    #[arg(long)]
+    pub parallel: bool,
     /// Build the synthetic index and exit (used by the benchmark's child process).
     #[arg(long, hide = true)]
     pub build_only: bool,
@@ -278,8 +281,12 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
 
     let t = Instant::now();
     let ann = ann_config(args)?;
-    let retriever = Retriever::open_with(&bot, Arc::clone(&embedder), RetrieverConfig { ann, ..Default::default() })
-        .with_context(|| format!("opening {}", bot.path().display()))?;
+    let retriever = Retriever::open_with(
+        &bot,
+        Arc::clone(&embedder),
+        RetrieverConfig { ann, parallel: args.parallel, ..Default::default() },
+    )
+    .with_context(|| format!("opening {}", bot.path().display()))?;
     let open_secs = t.elapsed().as_secs_f64();
     let rss_open = rss_mb("VmRSS");
     let snapshot = retriever.snapshot();
@@ -349,7 +356,7 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
             // Force a graph; do not leave a cache file in somebody's index.
             AnnConfig { threshold: 0, cache: corpus.is_some(), ..ann }
         };
-        let config = RetrieverConfig { ann: other, ..Default::default() };
+        let config = RetrieverConfig { ann: other, parallel: args.parallel, ..Default::default() };
         let second = Retriever::open_with(&bot, Arc::clone(&embedder), config)?;
         rows.push(bench(&second, "dense", SearchMode::Dense, None, args.queries)?);
         rows.push(bench(&second, "hybrid", SearchMode::Hybrid, None, args.queries)?);
