@@ -92,7 +92,8 @@ fn dense(c: &mut Criterion) {
 
 /// A synthetic generation of `TEXT_CHUNKS` chunks (kept between runs).
 fn text_index() -> PathBuf {
-    let data = tmp().join(format!("text-{TEXT_CHUNKS}"));
+    // The schema version is in the name: a generation of another layout is rebuilt.
+    let data = tmp().join(format!("text-{TEXT_CHUNKS}-v{}", docent_index::SCHEMA_VERSION));
     let done = data.join("done");
     if done.exists() {
         return data;
