@@ -16,13 +16,14 @@ use std::time::Instant;
 
 use docent_answer::citations::{claim_before, CitationFilter};
 use docent_answer::{AnswerEvent, AnswerRequest, FinishReason, Source, Turn, Usage};
-use docent_retrieval::{Filters, Hit, SearchMode, SearchRequest};
+use docent_retrieval::{Filters, Hit, Retriever, SearchMode, SearchRequest, SearchResponse};
 use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{info_span, warn, Instrument};
 
 use crate::bots::BotRuntime;
+use crate::config::BotConfig;
 use crate::store::{Store, StoredEvent};
 
 /// Characters of a source's text sent as its `snippet`.
@@ -265,7 +266,8 @@ fn source_id(hit: &Hit) -> String {
     format!("src_{}", &h.to_hex()[..16])
 }
 
-fn to_sources(hits: &[Hit], n: usize) -> (Vec<ApiSource>, Vec<Source>) {
+/// The first `n` hits as the API shows them and as the generator gets them.
+pub fn sources_for(hits: &[Hit], n: usize) -> (Vec<ApiSource>, Vec<Source>) {
     hits.iter()
         .take(n)
         .enumerate()
@@ -291,6 +293,25 @@ fn to_sources(hits: &[Hit], n: usize) -> (Vec<ApiSource>, Vec<Source>) {
             (api, gen)
         })
         .unzip()
+}
+
+/// The retrieval mode answers use: rerank when the bot's retriever has a reranker.
+pub fn answer_mode(retriever: &Retriever) -> SearchMode {
+    if retriever.reranker().is_some() {
+        SearchMode::Rerank
+    } else {
+        SearchMode::Hybrid
+    }
+}
+
+/// Whether `response` can support an answer for this bot: the retrieval confidence's
+/// verdict, or the bot's own threshold when it sets one, and at least one hit.
+pub fn is_answerable(bot: &BotConfig, response: &SearchResponse) -> bool {
+    let confident = match bot.no_answer_threshold {
+        Some(t) => response.confidence.score >= t,
+        None => response.confidence.answerable,
+    };
+    confident && !response.hits.is_empty()
 }
 
 /// Run one turn to its end; frames go to `tx`. The final message is stored and the
@@ -369,7 +390,7 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
         Ok(r) => r,
         Err(why) => return Err(fail(state, "index_unavailable", why, true, started)),
     };
-    let mode = if retriever.reranker().is_some() { SearchMode::Rerank } else { SearchMode::Hybrid };
+    let mode = answer_mode(&retriever);
     let request = SearchRequest::new(input.question.clone())
         .with_k(bot.config.sources)
         .with_mode(mode)
@@ -394,12 +415,9 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
     };
     state.timings.rerank_ms = response.timings.rerank_ms;
     state.timings.retrieval_ms = (response.timings.total_ms - response.timings.rerank_ms).max(0.0);
-    let answerable = match bot.config.no_answer_threshold {
-        Some(t) => response.confidence.score >= t,
-        None => response.confidence.answerable,
-    } && !response.hits.is_empty();
+    let answerable = is_answerable(&bot.config, &response);
     let (api_sources, sources) =
-        if answerable { to_sources(&response.hits, bot.config.sources) } else { (Vec::new(), Vec::new()) };
+        if answerable { sources_for(&response.hits, bot.config.sources) } else { (Vec::new(), Vec::new()) };
     state.sources = api_sources;
     em.emit(
         "sources",

@@ -10,7 +10,8 @@ use anyhow::Context;
 use docent_answer::citations::CitationFilter;
 use docent_answer::{AnswerEvent, AnswerRequest, FinishReason, Source};
 use docent_index::BotDir;
-use docent_retrieval::{Retriever, RetrieverConfig, SearchMode, SearchRequest};
+use docent_retrieval::{Retriever, RetrieverConfig, SearchRequest};
+use docent_server::turn::{answer_mode, is_answerable, sources_for};
 use futures::StreamExt;
 
 use crate::serve_cmd::ConfigArgs;
@@ -37,29 +38,10 @@ pub fn run(args: AskArgs) -> anyhow::Result<ExitCode> {
     let retriever = Retriever::open_with(&dir, Arc::clone(&embedder), RetrieverConfig::default())
         .with_context(|| format!("opening bot `{}` (run `docent ingest` first)", bot.id))?;
     let generator = docent_server::default_generator(&config)(&bot).map_err(anyhow::Error::msg)?;
-    let mode = if retriever.reranker().is_some() { SearchMode::Rerank } else { SearchMode::Hybrid };
+    let mode = answer_mode(&retriever);
     let response = retriever.search(&SearchRequest::new(args.question.clone()).with_k(bot.sources).with_mode(mode))?;
-    let answerable = match bot.no_answer_threshold {
-        Some(t) => response.confidence.score >= t,
-        None => response.confidence.answerable,
-    } && !response.hits.is_empty();
-    let sources: Vec<Source> = if answerable {
-        response
-            .hits
-            .iter()
-            .enumerate()
-            .map(|(i, h)| Source {
-                index: i + 1,
-                title: h.title.clone(),
-                url: h.url.clone(),
-                heading_path: h.heading_path.clone(),
-                text: h.text.clone(),
-                score: h.scores.rerank.unwrap_or(h.scores.fused),
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let answerable = is_answerable(&bot, &response);
+    let sources: Vec<Source> = if answerable { sources_for(&response.hits, bot.sources).1 } else { Vec::new() };
     let request = AnswerRequest {
         question: args.question.clone(),
         history: Vec::new(),
