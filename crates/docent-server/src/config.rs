@@ -126,6 +126,18 @@ pub struct LimitsConfig {
     pub keepalive_secs: u64,
     /// How often each bot checks for a newly published index generation, in seconds.
     pub reload_secs: u64,
+    /// Longest a request may take to produce its response head, in seconds (a
+    /// blocking chat answer included; a stream's body is not bounded by it). 503 with
+    /// `request_timeout` above.
+    pub request_timeout_secs: u64,
+    /// Longest a client may take to send its request body, in seconds (408 above):
+    /// a slow or stalled upload cannot hold a connection and a handler.
+    pub body_timeout_secs: u64,
+    /// Requests per minute a client address may make with a missing or invalid key
+    /// before it gets 429 (keeps key guessing and unauthenticated floods off the store).
+    pub auth_failures_per_minute: u32,
+    /// Burst of such requests.
+    pub auth_failure_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -137,6 +149,10 @@ impl Default for LimitsConfig {
             shutdown_grace_secs: 10,
             keepalive_secs: 15,
             reload_secs: 2,
+            request_timeout_secs: 120,
+            body_timeout_secs: 30,
+            auth_failures_per_minute: 120,
+            auth_failure_burst: 60,
         }
     }
 }
@@ -145,6 +161,16 @@ impl LimitsConfig {
     /// `shutdown_grace_secs` as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// `request_timeout_secs` as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// `body_timeout_secs` as a duration.
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
     }
 }
 
@@ -407,6 +433,15 @@ impl ServerConfig {
         let l = &self.limits;
         if l.max_body_bytes < 1024 || l.max_message_chars == 0 || l.max_concurrent_turns == 0 || l.keepalive_secs == 0 {
             return Err(ConfigError::invalid(file, "limits", "limits must be positive (max_body_bytes ≥ 1024)"));
+        }
+        if l.request_timeout_secs == 0 {
+            return Err(ConfigError::invalid(file, "limits.request_timeout_secs", "must be at least 1"));
+        }
+        if l.body_timeout_secs == 0 {
+            return Err(ConfigError::invalid(file, "limits.body_timeout_secs", "must be at least 1"));
+        }
+        if l.auth_failures_per_minute == 0 || l.auth_failure_burst == 0 {
+            return Err(ConfigError::invalid(file, "limits.auth_failures_per_minute", "limits must be at least 1"));
         }
         Ok(())
     }

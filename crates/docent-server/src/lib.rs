@@ -18,6 +18,7 @@ pub mod auth;
 pub mod bots;
 pub mod config;
 pub mod ids;
+pub mod metrics;
 pub mod ratelimit;
 pub mod state;
 pub mod store;
@@ -140,11 +141,13 @@ impl Server {
         let reload = Duration::from_secs(self.state.config.limits.reload_secs.max(1));
         let reloader = tokio::spawn(self.state.bots.clone().reload_loop(reload));
         let limits = Arc::clone(&self.state.limits);
+        let auth_failures = Arc::clone(&self.state.auth_failures);
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 limits.housekeep();
+                auth_failures.housekeep();
             }
         });
         let app = api::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -116,3 +116,87 @@ impl RateLimits {
         }
     }
 }
+
+/// Requests refused for a missing or invalid key, limited per client address: an
+/// address that keeps presenting bad keys gets 429 (with `Retry-After`) before its
+/// key is even looked up, so guessing keys or flooding without one cannot load the
+/// store. Addresses with valid keys never touch this bucket.
+pub struct AuthFailureLimiter {
+    limiter: RateLimiter<std::net::IpAddr, DefaultKeyedStateStore<std::net::IpAddr>, DefaultClock>,
+    /// Addresses whose bucket ran dry, and until when (checked before the key).
+    blocked: std::sync::Mutex<HashMap<std::net::IpAddr, std::time::Instant>>,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for AuthFailureLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthFailureLimiter").finish_non_exhaustive()
+    }
+}
+
+impl AuthFailureLimiter {
+    /// The bucket of `limits` (validated: at least 1).
+    pub fn new(limits: &crate::config::LimitsConfig) -> Arc<Self> {
+        Arc::new(AuthFailureLimiter {
+            limiter: RateLimiter::keyed(quota(limits.auth_failures_per_minute, limits.auth_failure_burst)),
+            blocked: std::sync::Mutex::new(HashMap::new()),
+            clock: DefaultClock::default(),
+        })
+    }
+
+    /// `Some(seconds)` while `ip` must wait before presenting a key again.
+    pub fn blocked_for(&self, ip: std::net::IpAddr) -> Option<u64> {
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        let until = *blocked.get(&ip)?;
+        let now = std::time::Instant::now();
+        if until <= now {
+            blocked.remove(&ip);
+            return None;
+        }
+        let wait = until - now;
+        Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+    }
+
+    /// Count one refused request from `ip`; `Some(seconds)` when that emptied its
+    /// bucket (answer 429 instead of 401).
+    pub fn failed(&self, ip: std::net::IpAddr) -> Option<u64> {
+        match self.limiter.check_key(&ip) {
+            Ok(()) => None,
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.clock.now());
+                let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+                blocked.insert(ip, std::time::Instant::now() + wait);
+                Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
+            }
+        }
+    }
+
+    /// Forget addresses whose wait is over and buckets that are full again.
+    pub fn housekeep(&self) {
+        let now = std::time::Instant::now();
+        self.blocked.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, until| *until > now);
+        self.limiter.retain_recent();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_with_too_many_bad_keys_waits_and_others_do_not() {
+        let limits =
+            crate::config::LimitsConfig { auth_failures_per_minute: 1, auth_failure_burst: 3, ..Default::default() };
+        let l = AuthFailureLimiter::new(&limits);
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap());
+        assert_eq!(l.blocked_for(a), None);
+        for _ in 0..3 {
+            assert_eq!(l.failed(a), None, "within the burst");
+        }
+        let wait = l.failed(a).expect("the fourth failure in a minute is refused");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(l.blocked_for(a).is_some(), "blocked before its key is looked at");
+        assert_eq!(l.blocked_for(b), None, "another address is not affected");
+        assert_eq!(l.failed(b), None);
+    }
+}

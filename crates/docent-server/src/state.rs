@@ -8,7 +8,8 @@ use tokio::sync::Semaphore;
 
 use crate::bots::{BotRuntime, Bots};
 use crate::config::ServerConfig;
-use crate::ratelimit::RateLimits;
+use crate::metrics::Metrics;
+use crate::ratelimit::{AuthFailureLimiter, RateLimits};
 use crate::store::Store;
 use crate::turn::{ActiveConversations, LiveTurns};
 
@@ -27,6 +28,10 @@ pub struct Inner {
     pub store: Store,
     /// Rate limits.
     pub limits: Arc<RateLimits>,
+    /// Per-address limit on requests refused for their key.
+    pub auth_failures: Arc<AuthFailureLimiter>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
     /// Running turns (resume).
     pub live: Arc<LiveTurns>,
     /// Conversations with a turn in flight.
@@ -49,11 +54,14 @@ impl AppState {
     pub fn new(config: ServerConfig, bots: Bots, store: Store) -> Self {
         let limits = RateLimits::new(&config.bots);
         let turns = Arc::new(Semaphore::new(config.limits.max_concurrent_turns));
+        let auth_failures = AuthFailureLimiter::new(&config.limits);
         AppState(Arc::new(Inner {
             config,
             bots,
             store,
             limits,
+            auth_failures,
+            metrics: Metrics::new(),
             live: Arc::new(LiveTurns::default()),
             active: Arc::new(ActiveConversations::default()),
             turns,

@@ -24,6 +24,7 @@ use tracing::{info_span, warn, Instrument};
 
 use crate::bots::BotRuntime;
 use crate::config::BotConfig;
+use crate::metrics::{Metrics, TurnReport};
 use crate::store::{Store, StoredEvent};
 
 /// Characters of a source's text sent as its `snippet`.
@@ -145,6 +146,8 @@ pub struct TurnInput {
     pub history: Vec<Turn>,
     /// Retrieval filters.
     pub filters: Filters,
+    /// Where the turn's stage timings and outcome are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Frames of the turns running now, for resume.
@@ -352,6 +355,14 @@ pub async fn run_turn<H: Send>(store: Store, live: Arc<LiveTurns>, input: TurnIn
         if let Err(e) = stored {
             warn!(error = %e, "could not store the finished turn");
         }
+        input.metrics.observe_turn(TurnReport {
+            bot: &input.bot.config.id,
+            finish_reason: state.finish_reason.as_str(),
+            retrieval_ms: state.timings.retrieval_ms,
+            rerank_ms: state.timings.rerank_ms,
+            ttft_ms: state.timings.ttft_ms,
+            total_ms: state.timings.total_ms,
+        });
         drop(hold);
         em.send(last).await;
         live.end(&input.message_id);

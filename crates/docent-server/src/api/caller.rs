@@ -29,25 +29,37 @@ impl FromRequestParts<AppState> for AuthedCaller {
         let origin = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
         let peer = parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
         let presented = match parts.headers.get(header::AUTHORIZATION) {
-            None => None,
-            Some(v) => {
-                let text = v.to_str().map_err(|_| bad_header())?;
-                let token =
-                    text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")).ok_or_else(bad_header)?;
-                Some(token.trim().to_string())
-            }
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .ok()
+                .and_then(|text| text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")))
+                .map(|token| Some(token.trim().to_string()))
+                .ok_or_else(bad_header),
         };
         if !state.config.auth.required {
             return Ok(AuthedCaller { caller: Caller::open(), origin, peer });
         }
+        let ip = peer.map(|p| p.ip());
+        if let Some(wait) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
+            return Err(ApiError::rate_limited(wait));
+        }
+        let refuse = |e: ApiError| {
+            state.metrics.auth_failed();
+            match ip.and_then(|ip| state.auth_failures.failed(ip)) {
+                Some(wait) => ApiError::rate_limited(wait),
+                None => e,
+            }
+        };
+        let presented = presented.map_err(refuse)?;
         let Some(token) = presented else {
-            return Err(ApiError::unauthenticated(
+            return Err(refuse(ApiError::unauthenticated(
                 "missing_api_key",
                 "send an API key as `Authorization: Bearer <key>`",
-            ));
+            )));
         };
         let Some(record) = verify_key(&state.store, &token).await? else {
-            return Err(ApiError::unauthenticated("invalid_api_key", "the API key is unknown or revoked"));
+            return Err(refuse(ApiError::unauthenticated("invalid_api_key", "the API key is unknown or revoked")));
         };
         let caller = Caller { key: Some(record) };
         if caller.is_public() {

@@ -233,6 +233,7 @@ pub async fn chat(
         question,
         history,
         filters: body.filters.clone().map(Filters::from).unwrap_or_default(),
+        metrics: state.metrics.clone(),
     };
     let (tx, mut rx) = mpsc::channel(64);
     let (store, live) = (state.store.clone(), state.live.clone());
@@ -240,7 +241,7 @@ pub async fn chat(
 
     if wants_stream(&body, &headers) {
         let keepalive = std::time::Duration::from_secs(state.config.limits.keepalive_secs);
-        return Ok((rate, frames_response(rx, keepalive)).into_response());
+        return Ok((rate, frames_response(rx, keepalive, state.metrics.stream_opened())).into_response());
     }
     // Blocking: wait for the final frame.
     while let Some(frame) = rx.recv().await {
@@ -306,7 +307,7 @@ pub async fn resume(
         .unwrap_or(0);
     let keepalive = std::time::Duration::from_secs(state.config.limits.keepalive_secs);
     if let Some(live) = state.live.get(&message.id) {
-        return Ok((rate, replay_and_follow(live, after, keepalive)).into_response());
+        return Ok((rate, replay_and_follow(live, after, keepalive, state.metrics.stream_opened())).into_response());
     }
     let frames = state.store.events_after(&message.id, after).await?;
     let (tx, rx) = mpsc::channel(frames.len().max(1));
@@ -314,5 +315,5 @@ pub async fn resume(
         let _ = tx.try_send(f);
     }
     drop(tx);
-    Ok((rate, frames_response(rx, keepalive)).into_response())
+    Ok((rate, frames_response(rx, keepalive, state.metrics.stream_opened())).into_response())
 }

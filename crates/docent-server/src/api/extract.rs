@@ -68,12 +68,29 @@ fn json_rejection(r: JsonRejection) -> ApiError {
         JsonRejection::BytesRejection(e) => {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::too_large("the request body is larger than the server accepts")
+            } else if caused_by_body_timeout(&e) {
+                let mut err = ApiError::invalid("body_timeout", "the request body arrived too slowly");
+                err.status = StatusCode::REQUEST_TIMEOUT;
+                err
             } else {
                 ApiError::invalid("unreadable_body", "the request body could not be read")
             }
         }
         other => ApiError::invalid("invalid_body", other.body_text()),
     }
+}
+
+/// Whether reading the body failed because the body deadline
+/// (`limits.body_timeout_secs`) passed.
+fn caused_by_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Axum's texts start with a generic prefix ("Failed to deserialize the JSON body

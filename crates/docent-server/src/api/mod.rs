@@ -14,13 +14,16 @@ mod ops;
 mod search;
 mod sse;
 
-use axum::extract::{Request, State};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 pub use caller::AuthedCaller;
@@ -46,11 +49,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bots", get(ops::bots))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        // A slow client cannot hold a connection by trickling its body; a handler
+        // cannot hold one past the deadline (a stream's body is not bounded: its
+        // head is sent first, keep-alives follow).
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout()))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limits.request_timeout()))
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track_http))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -98,6 +108,17 @@ fn cors_layer(state: &AppState) -> CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
+/// Count every request in `/metrics` by its route template (`unmatched` for
+/// unknown paths, so probing random URLs cannot grow the label set).
+async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_string();
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    state.metrics.observe_request(&route, method.as_str(), res.status().as_u16(), started.elapsed());
+    res
+}
+
 /// Request id in, request id out; every error body in the API envelope with that id.
 async fn request_context(State(_state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = extract::sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(crate::ids::request_id);
@@ -119,6 +140,14 @@ async fn request_context(State(_state): State<AppState>, mut req: Request, next:
         let mut e = match status {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the request body is larger than the server accepts"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::unsupported_media("send JSON"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                ApiError::unavailable("request_timeout", "the request took longer than the server allows", 1)
+            }
+            StatusCode::REQUEST_TIMEOUT => {
+                let mut e = ApiError::invalid("body_timeout", "the request body arrived too slowly");
+                e.status = StatusCode::REQUEST_TIMEOUT;
+                e
+            }
             s if s.is_server_error() => ApiError::internal("layer", &s),
             _ => ApiError::invalid("bad_request", "the request could not be processed"),
         };

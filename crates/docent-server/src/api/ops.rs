@@ -1,4 +1,4 @@
-//! Operations: `/healthz`, `/readyz`, `GET /v1/bots`.
+//! Operations: `/healthz`, `/readyz`, `/metrics`, `GET /v1/bots`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -62,4 +62,14 @@ pub async fn bots(State(state): State<AppState>, caller: AuthedCaller) -> Result
         })
         .collect();
     Ok(axum::Json(serde_json::json!({"data": data, "has_more": false, "next_cursor": null})).into_response())
+}
+
+/// `GET /metrics`: Prometheus / OpenMetrics text (see [`crate::metrics`]). Open like
+/// the health checks: it shows counts and latencies, never content or keys; keep the
+/// port off the internet or scrape through the proxy's auth.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let generations = state.bots.iter().map(|b| (b.config.id.clone(), b.generation())).collect::<Vec<_>>();
+    let body = state.metrics.render(generations);
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+        .into_response()
 }

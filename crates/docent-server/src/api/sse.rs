@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use tokio::sync::{broadcast, mpsc};
 
+use crate::metrics::StreamGuard;
 use crate::turn::{Frame, LiveTurn};
 
 fn event(frame: Frame) -> Event {
@@ -34,13 +35,17 @@ where
 
 /// Stream the frames of `rx` as they arrive; the response ends when the sender does.
 /// Dropping the response (the client left) drops `rx`, which the turn notices.
-pub fn frames_response(rx: mpsc::Receiver<Frame>, keepalive: Duration) -> Response {
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|f| Ok(event(f)));
+/// `open` counts the stream in `docent_active_streams` for as long as it lives.
+pub fn frames_response(rx: mpsc::Receiver<Frame>, keepalive: Duration, open: StreamGuard) -> Response {
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(move |f| {
+        let _open = &open;
+        Ok(event(f))
+    });
     respond(stream, keepalive)
 }
 
 /// Replay a running turn's frames after `after`, then follow it live to its end.
-pub fn replay_and_follow(live: Arc<LiveTurn>, after: u64, keepalive: Duration) -> Response {
+pub fn replay_and_follow(live: Arc<LiveTurn>, after: u64, keepalive: Duration, open: StreamGuard) -> Response {
     let (past, mut feed) = live.follow(after);
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
@@ -67,5 +72,5 @@ pub fn replay_and_follow(live: Arc<LiveTurn>, after: u64, keepalive: Duration) -
             }
         }
     });
-    frames_response(rx, keepalive)
+    frames_response(rx, keepalive, open)
 }
