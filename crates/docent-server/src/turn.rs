@@ -21,6 +21,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tracing::{info_span, warn, Instrument};
+use utoipa::ToSchema;
 
 use crate::bots::BotRuntime;
 use crate::config::BotConfig;
@@ -34,7 +35,7 @@ const SNIPPET_CHARS: usize = 300;
 pub type Frame = StoredEvent;
 
 /// A source as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ApiSource {
     /// `src_…`: stable for a chunk across answers.
     pub id: String,
@@ -53,7 +54,7 @@ pub struct ApiSource {
 }
 
 /// A citation as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ApiCitation {
     /// The `[n]` number.
     pub index: usize,
@@ -68,7 +69,7 @@ pub struct ApiCitation {
 }
 
 /// Stage timings of a turn, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
 pub struct TurnTimings {
     /// Retrieval (embedding, search, fusion, selection), rerank excluded.
     pub retrieval_ms: f64,
@@ -81,18 +82,19 @@ pub struct TurnTimings {
 }
 
 /// The assistant message in a final state.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ApiMessage {
     /// `msg_…`.
     pub id: String,
     /// `assistant`.
+    #[schema(value_type = String)]
     pub role: &'static str,
     /// The answer, with `[n]` markers.
     pub content: String,
 }
 
 /// The final state of a turn: the blocking response body, and the `done` frame.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct FinalState {
     /// `conv_…`.
     pub conversation_id: String,
@@ -103,8 +105,10 @@ pub struct FinalState {
     /// Citations in the answer.
     pub citations: Vec<ApiCitation>,
     /// Why the answer ended.
+    #[schema(value_type = crate::api::openapi::FinishReasonSchema)]
     pub finish_reason: FinishReason,
     /// Token counts.
+    #[schema(value_type = crate::api::openapi::UsageSchema)]
     pub usage: Usage,
     /// Stage timings.
     pub timings: TurnTimings,
@@ -116,12 +120,14 @@ pub struct FinalState {
 }
 
 /// A failure after the stream started.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StreamError {
     /// Error type (`server_error`, `upstream_error`).
     #[serde(rename = "type")]
+    #[schema(value_type = String)]
     pub kind: &'static str,
     /// Stable code.
+    #[schema(value_type = String)]
     pub code: &'static str,
     /// Safe to show.
     pub message: String,

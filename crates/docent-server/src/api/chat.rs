@@ -8,26 +8,28 @@ use docent_answer::{Role, Turn};
 use docent_retrieval::Filters;
 use serde::Deserialize;
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
 
+use super::openapi::{ChatStreamEvent, ErrorEnvelope};
 use super::sse::{frames_response, replay_and_follow};
 use super::{ApiError, ApiJson, ApiPath, AuthedCaller, RequestId};
 use crate::ids;
 use crate::state::AppState;
 use crate::store::{MessageStatus, NewMessage};
-use crate::turn::{run_turn, TurnInput};
+use crate::turn::{run_turn, FinalState, TurnInput};
 
 /// Earlier turns given to retrieval and the generator.
 const HISTORY_MESSAGES: usize = 10;
 
 /// A visitor's identity as the client knows it.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct UserRef {
     /// The client's id for the visitor.
     pub id: Option<String>,
 }
 
 /// Retrieval filters of a chat turn.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 pub struct FiltersIn {
     /// Only pages under this URL prefix.
     pub url_prefix: Option<String>,
@@ -43,16 +45,17 @@ impl From<FiltersIn> for Filters {
 }
 
 /// A client-managed history entry.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct InMessage {
     /// `user` or `assistant`.
+    #[schema(value_type = crate::api::openapi::RoleSchema)]
     pub role: Role,
     /// Text.
     pub content: String,
 }
 
 /// The body of `POST /v1/chat`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct ChatRequest {
     /// Bot to ask.
     pub bot_id: Option<String>,
@@ -72,6 +75,7 @@ pub struct ChatRequest {
     pub filters: Option<FiltersIn>,
     /// Client metadata (page URL, …), stored with a new conversation.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
 }
 
@@ -90,6 +94,35 @@ fn wants_stream(body: &ChatRequest, headers: &HeaderMap) -> bool {
 }
 
 /// `POST /v1/chat`.
+#[utoipa::path(
+    post,
+    path = "/v1/chat",
+    tag = "chat",
+    request_body = ChatRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200,
+         description = "The answer. Blocking: the final state as JSON. Streaming (`\"stream\": true` or                         `Accept: text/event-stream`): Server-Sent Events, one `ChatStreamEvent` per frame's `data:`,                         `event:` repeating its `type`, a monotonic `id:`, `: ping` comments while idle.",
+         content((FinalState = "application/json"), (ChatStreamEvent = "text/event-stream")),
+         headers(
+             ("X-Request-Id" = String, description = "The request id"),
+             ("X-RateLimit-Limit" = u32, description = "Bucket size"),
+             ("X-RateLimit-Remaining" = u32, description = "Requests left now"),
+             ("X-RateLimit-Reset" = u64, description = "Seconds until one more request is allowed"),
+         )),
+        (status = 400, description = "Malformed JSON, missing or conflicting fields, an empty or too long message", body = ErrorEnvelope),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the `chat` scope or this bot, or a public key from another Origin", body = ErrorEnvelope),
+        (status = 404, description = "Unknown bot or conversation", body = ErrorEnvelope),
+        (status = 409, description = "A turn is already streaming in this conversation", body = ErrorEnvelope),
+        (status = 413, description = "The body is larger than the server accepts", body = ErrorEnvelope),
+        (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
+        (status = 422, description = "JSON of the wrong shape", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 503, description = "Overloaded, index not loaded, or the request deadline passed (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 504, description = "The LLM upstream timed out (blocking mode)", body = ErrorEnvelope),
+    )
+)]
 pub async fn chat(
     State(state): State<AppState>,
     RequestId(request_id): RequestId,
@@ -280,6 +313,25 @@ pub async fn chat(
 
 /// `GET /v1/conversations/{id}/messages/{message_id}/events` with `Last-Event-ID`:
 /// the frames after that id, then the live ones if the turn is still running.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{id}/messages/{message_id}/events",
+    tag = "chat",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "`conv_…`"),
+        ("message_id" = String, Path, description = "`msg_…` of the answer (from its `start` frame)"),
+        ("Last-Event-ID" = Option<u64>, Header, description = "Replay the frames after this id (0 or absent: all)"),
+    ),
+    responses(
+        (status = 200, description = "The frames after `Last-Event-ID`, then live ones while the turn runs", content((ChatStreamEvent = "text/event-stream"))),
+        (status = 400, description = "`Last-Event-ID` is not a number", body = ErrorEnvelope),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key may not read this bot's conversations", body = ErrorEnvelope),
+        (status = 404, description = "No such message in this conversation", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited", body = ErrorEnvelope),
+    )
+)]
 pub async fn resume(
     State(state): State<AppState>,
     caller: AuthedCaller,

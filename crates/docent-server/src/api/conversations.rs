@@ -4,8 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::chat::UserRef;
+use super::openapi::{ConversationPage, ConversationView, ConversationWithMessages, Deleted, ErrorEnvelope};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AuthedCaller};
 use crate::ids;
 use crate::state::AppState;
@@ -17,7 +19,7 @@ const MAX_LIMIT: usize = 100;
 const DEFAULT_LIMIT: usize = 20;
 
 /// Body of `POST /v1/conversations`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateConversation {
     /// The bot.
     pub bot_id: Option<String>,
@@ -26,10 +28,28 @@ pub struct CreateConversation {
     pub user: Option<UserRef>,
     /// Client metadata.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
 }
 
 /// `POST /v1/conversations`.
+#[utoipa::path(
+    post,
+    path = "/v1/conversations",
+    tag = "conversations",
+    request_body = CreateConversation,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new conversation", body = ConversationView),
+        (status = 400, description = "Missing `bot_id` or malformed JSON", body = ErrorEnvelope),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the scope or the bot", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown bot", body = ErrorEnvelope),
+        (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
+        (status = 422, description = "JSON of the wrong shape", body = ErrorEnvelope),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthedCaller,
@@ -106,6 +126,25 @@ fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
 }
 
 /// `GET /v1/conversations?bot_id=&user_id=&limit=&cursor=`.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(
+        ("bot_id" = Option<String>, Query, description = "Only this bot's (required when the key serves several bots)"),
+        ("user_id" = Option<String>, Query, description = "Only this visitor's"),
+        ("limit" = Option<usize>, Query, description = "Page size, 1-100 (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "Newest first", body = ConversationPage),
+        (status = 400, description = "Invalid limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the scope or the bot", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: AuthedCaller,
@@ -155,6 +194,25 @@ pub struct MessagesQuery {
 }
 
 /// `GET /v1/conversations/{id}`: the conversation with a page of its messages.
+#[utoipa::path(
+    get,
+    path = "/v1/conversations/{id}",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "`conv_…`"),
+        ("limit" = Option<usize>, Query, description = "Messages per page, 1-100 (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page of messages"),
+    ),
+    responses(
+        (status = 200, description = "The conversation and its messages, oldest first", body = ConversationWithMessages),
+        (status = 400, description = "Invalid limit or cursor", body = ErrorEnvelope),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the scope or the bot", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown conversation", body = ErrorEnvelope),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     caller: AuthedCaller,
@@ -209,6 +267,21 @@ pub async fn get_one(
 }
 
 /// `DELETE /v1/conversations/{id}` (admin): the conversation and its messages.
+#[utoipa::path(
+    delete,
+    path = "/v1/conversations/{id}",
+    tag = "conversations",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "`conv_…`")),
+    responses(
+        (status = 200, description = "Deleted with its messages", body = Deleted),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the scope or the bot", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown conversation", body = ErrorEnvelope),
+        (status = 409, description = "A turn is streaming in it", body = ErrorEnvelope),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: AuthedCaller,

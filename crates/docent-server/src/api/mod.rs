@@ -10,6 +10,7 @@ mod chat;
 mod conversations;
 mod error;
 mod extract;
+pub mod openapi;
 mod ops;
 mod search;
 mod sse;
@@ -20,11 +21,13 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use caller::AuthedCaller;
 pub use error::ApiError;
@@ -35,21 +38,34 @@ use crate::state::AppState;
 /// `X-Request-Id`.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Every route with its OpenAPI entry: a handler is routed only through here, so it
+/// cannot be served without being described.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(chat::chat))
+        .routes(routes!(search::search_get, search::search_post))
+        .routes(routes!(conversations::create, conversations::list))
+        .routes(routes!(conversations::get_one, conversations::delete))
+        .routes(routes!(chat::resume))
+        .routes(routes!(ops::bots))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The OpenAPI 3.1 description of [`router`] (`GET /v1/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let limits = &state.config.limits;
     let body_limit = limits.max_body_bytes;
     let cors = cors_layer(&state);
-    Router::new()
-        .route("/v1/chat", post(chat::chat))
-        .route("/v1/search", get(search::search_get).post(search::search_post))
-        .route("/v1/conversations", post(conversations::create).get(conversations::list))
-        .route("/v1/conversations/{id}", get(conversations::get_one).delete(conversations::delete))
-        .route("/v1/conversations/{id}/messages/{message_id}/events", get(chat::resume))
-        .route("/v1/bots", get(ops::bots))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
+    let (routes, _) = routes().split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))

@@ -4,16 +4,27 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::openapi::{BotList, ErrorEnvelope, Health, Readiness};
 use super::{ApiError, AuthedCaller};
 use crate::state::AppState;
 
 /// `GET /healthz`: the process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Up", body = Health)))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     axum::Json(serde_json::json!({"status": "ok", "uptime_s": state.started.elapsed().as_secs()})).into_response()
 }
 
 /// `GET /readyz`: every bot's index is loaded and the store answers (503 otherwise,
 /// with the reasons).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every bot has an index and the store answers", body = Readiness),
+        (status = 503, description = "Not ready, with the reasons (see `Retry-After`)", body = Readiness),
+    )
+)]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let mut problems: Vec<String> = Vec::new();
     let mut bots = serde_json::Map::new();
@@ -46,6 +57,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /v1/bots`: the bots this key may use.
+#[utoipa::path(
+    get,
+    path = "/v1/bots",
+    tag = "operations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The bots this key may use", body = BotList),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+    )
+)]
 pub async fn bots(State(state): State<AppState>, caller: AuthedCaller) -> Result<Response, ApiError> {
     let data: Vec<serde_json::Value> = state
         .bots
@@ -67,6 +88,12 @@ pub async fn bots(State(state): State<AppState>, caller: AuthedCaller) -> Result
 /// `GET /metrics`: Prometheus / OpenMetrics text (see [`crate::metrics`]). Open like
 /// the health checks: it shows counts and latencies, never content or keys; keep the
 /// port off the internet or scrape through the proxy's auth.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "OpenMetrics text", content_type = "application/openmetrics-text"))
+)]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let generations = state.bots.iter().map(|b| (b.config.id.clone(), b.generation())).collect::<Vec<_>>();
     let body = state.metrics.render(generations);

@@ -4,12 +4,14 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use docent_retrieval::{Filters, SearchMode, SearchRequest, MAX_K};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
+use super::openapi::{ErrorEnvelope, SearchResults};
 use super::{ApiError, ApiJson, ApiQuery, AuthedCaller};
 use crate::state::AppState;
 
 /// Parameters of a search (JSON body or query string).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SearchParams {
     /// Bot to search.
     pub bot_id: Option<String>,
@@ -19,6 +21,7 @@ pub struct SearchParams {
     /// Hits wanted (default 5).
     pub k: Option<usize>,
     /// `bm25`, `dense`, `hybrid` (default) or `rerank`.
+    #[schema(value_type = Option<crate::api::openapi::SearchModeSchema>)]
     pub mode: Option<SearchMode>,
     /// Only pages under this URL prefix.
     pub url_prefix: Option<String>,
@@ -28,6 +31,28 @@ pub struct SearchParams {
 }
 
 /// `GET /v1/search?bot_id=&q=&k=`.
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    tag = "knowledge base",
+    security(("bearer" = [])),
+    params(
+        ("bot_id" = String, Query, description = "Bot to search"),
+        ("q" = String, Query, description = "Plain text (never parsed as query syntax)"),
+        ("k" = Option<usize>, Query, description = "Hits wanted (default 5)"),
+        ("mode" = Option<crate::api::openapi::SearchModeSchema>, Query, description = "Retrievers (default hybrid)"),
+        ("url_prefix" = Option<String>, Query, description = "Only pages under this URL prefix"),
+    ),
+    responses(
+        (status = 200, description = "Hits with the score breakdown, best first", body = SearchResults),
+        (status = 400, description = "Missing `bot_id` or `q`, invalid `k` or `mode`", body = ErrorEnvelope),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the scope or the bot", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown bot", body = ErrorEnvelope),
+        (status = 503, description = "The bot's index is not loaded", body = ErrorEnvelope),
+    )
+)]
 pub async fn search_get(
     State(state): State<AppState>,
     caller: AuthedCaller,
@@ -37,6 +62,22 @@ pub async fn search_get(
 }
 
 /// `POST /v1/search`.
+#[utoipa::path(
+    post,
+    path = "/v1/search",
+    tag = "knowledge base",
+    request_body = SearchParams,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Hits with the score breakdown, best first", body = SearchResults),
+        (status = 400, description = "Missing `bot_id` or `q`, invalid `k` or `mode`", body = ErrorEnvelope),
+        (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
+        (status = 403, description = "The key lacks the scope or the bot", body = ErrorEnvelope),
+        (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
+        (status = 404, description = "Unknown bot", body = ErrorEnvelope),
+        (status = 503, description = "The bot's index is not loaded", body = ErrorEnvelope),
+    )
+)]
 pub async fn search_post(
     State(state): State<AppState>,
     caller: AuthedCaller,

@@ -1,0 +1,163 @@
+//! `GET /v1/openapi.json` describes the server truthfully: every route is there with
+//! its methods and auth, and real responses and real SSE frames validate against the
+//! schemas the description gives them.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{start, Gen, SseReader};
+
+/// A validator for `#/components/schemas/{name}` of `spec`.
+fn validator(spec: &Value, name: &str) -> jsonschema::Validator {
+    assert!(spec["components"]["schemas"][name].is_object(), "schema {name} is described");
+    let schema = json!({"$ref": format!("#/components/schemas/{name}"), "components": spec["components"]});
+    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema {name} compiles: {e}"))
+}
+
+fn assert_valid(spec: &Value, name: &str, instance: &Value) {
+    let v = validator(spec, name);
+    let errors: Vec<String> = v.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{name} does not describe {instance}:\n{}", errors.join("\n"));
+}
+
+async fn spec_of(s: &support::TestServer) -> Value {
+    let res = s.get("/v1/openapi.json").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"application/json")));
+    res.json().await.expect("JSON")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_described_with_its_methods_and_auth() {
+    let s = start(Gen::Extractive, |_| {}).await;
+    let spec = spec_of(&s).await;
+    assert!(spec["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "{}", spec["openapi"]);
+    let expected: &[(&str, &[&str])] = &[
+        ("/v1/chat", &["post"]),
+        ("/v1/search", &["get", "post"]),
+        ("/v1/conversations", &["get", "post"]),
+        ("/v1/conversations/{id}", &["get", "delete"]),
+        ("/v1/conversations/{id}/messages/{message_id}/events", &["get"]),
+        ("/v1/bots", &["get"]),
+        ("/v1/openapi.json", &["get"]),
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/metrics", &["get"]),
+    ];
+    let paths = spec["paths"].as_object().expect("paths");
+    let described: Vec<&String> = paths.keys().collect();
+    assert_eq!(described.len(), expected.len(), "described paths: {described:?}");
+    for (path, methods) in expected {
+        let item = &paths[*path];
+        for m in *methods {
+            let op = &item[*m];
+            assert!(op.is_object(), "{m} {path} is described");
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{m} {path} has responses");
+            let needs_key = path.starts_with("/v1/") && *path != "/v1/openapi.json";
+            assert_eq!(op["security"].is_array(), needs_key, "{m} {path}: bearer auth iff it needs a key");
+            if needs_key {
+                assert!(op["responses"]["401"].is_object(), "{m} {path} documents 401");
+            }
+        }
+    }
+    assert_eq!(spec["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    // The streaming variant of chat carries the event schema.
+    let chat_200 = &paths["/v1/chat"]["post"]["responses"]["200"]["content"];
+    assert!(chat_200["application/json"].is_object() && chat_200["text/event-stream"].is_object(), "{chat_200}");
+    let events = serde_json::to_string(&spec["components"]["schemas"]["ChatStreamEvent"]).expect("json");
+    for t in ["start", "sources", "delta", "citation", "done", "error"] {
+        assert!(events.contains(&format!("\"{t}\"")), "event type {t} is described: {events}");
+    }
+    // Every described path is routed (nothing in the description answers 404 unknown_route).
+    for (path, methods) in expected {
+        let concrete = path.replace("{id}", "conv_x").replace("{message_id}", "msg_x");
+        for m in *methods {
+            let method = reqwest::Method::from_bytes(m.to_uppercase().as_bytes()).expect("method");
+            let res = s.http.request(method, s.url(&concrete)).send().await.expect("request");
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap_or_default();
+            assert!(!(status == 404 && body.contains("unknown_route")), "{m} {path} is routed: {status} {body}");
+            assert_ne!(status, 405, "{m} {path} takes {m}");
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_responses_and_stream_frames_validate_against_the_described_schemas() {
+    let s = start(Gen::Extractive, |_| {}).await;
+    let spec = spec_of(&s).await;
+
+    // Blocking chat.
+    let res = s.post("/v1/chat", json!({"bot_id": "docs", "message": "How long do I have to ask for a refund?"})).await;
+    assert_eq!(res.status(), 200);
+    let blocking: Value = res.json().await.expect("json");
+    assert_valid(&spec, "FinalState", &blocking);
+    let conversation = blocking["conversation_id"].as_str().expect("conversation").to_string();
+    // The schema has teeth: a wrong finish reason or a missing field does not validate.
+    let fs = validator(&spec, "FinalState");
+    let mut wrong = blocking.clone();
+    wrong["finish_reason"] = json!("bogus");
+    assert!(!fs.is_valid(&wrong), "finish_reason is an enum");
+    let mut missing = blocking.clone();
+    missing.as_object_mut().expect("object").remove("citations");
+    assert!(!fs.is_valid(&missing), "citations is required");
+    let mut bad_source = blocking.clone();
+    bad_source["sources"] = json!([{"id": 1}]);
+    assert!(!fs.is_valid(&bad_source), "sources are described");
+
+    // Streaming chat: every frame, and an unanswerable one (empty sources).
+    for question in ["How do I reset my password?", "What is the airspeed velocity of an unladen swallow?"] {
+        let res = s.post("/v1/chat", json!({"bot_id": "docs", "message": question, "stream": true})).await;
+        assert_eq!(res.status(), 200);
+        let frames = SseReader::new(res).rest().await;
+        assert!(frames.len() >= 3, "{frames:?}");
+        for f in &frames {
+            assert_eq!(f.data["type"], Value::String(f.event.clone()), "event: repeats data.type");
+            assert_valid(&spec, "ChatStreamEvent", &f.data);
+        }
+        let done = frames.last().expect("frames");
+        assert_eq!(done.event, "done");
+        let mut broken = done.data.clone();
+        broken.as_object_mut().expect("object").remove("message");
+        assert!(!validator(&spec, "ChatStreamEvent").is_valid(&broken), "a done frame needs its message");
+    }
+    // A frame of a type that does not exist does not validate (the schema is not "anything").
+    let v = validator(&spec, "ChatStreamEvent");
+    assert!(!v.is_valid(&json!({"type": "bogus"})), "unknown event types are not described");
+    assert!(!v.is_valid(&json!({"type": "delta"})), "a delta without text is not valid");
+
+    // Conversations.
+    let created = s.post("/v1/conversations", json!({"bot_id": "docs", "user": {"id": "v1"}})).await;
+    assert_eq!(created.status(), 201);
+    assert_valid(&spec, "ConversationView", &created.json().await.expect("json"));
+    let one: Value = s.get(&format!("/v1/conversations/{conversation}")).await.json().await.expect("json");
+    assert_valid(&spec, "ConversationWithMessages", &one);
+    assert!(one["messages"]["data"].as_array().is_some_and(|m| m.len() == 2), "{one}");
+    let page: Value = s.get("/v1/conversations?bot_id=docs&limit=1").await.json().await.expect("json");
+    assert_valid(&spec, "ConversationPage", &page);
+
+    // Search, bots, health.
+    let hits: Value = s.get("/v1/search?bot_id=docs&q=refund%20window&k=3").await.json().await.expect("json");
+    assert_valid(&spec, "SearchResults", &hits);
+    assert!(hits["hits"].as_array().is_some_and(|h| !h.is_empty()), "{hits}");
+    assert_valid(&spec, "BotList", &s.get("/v1/bots").await.json().await.expect("json"));
+    assert_valid(&spec, "Health", &s.get("/healthz").await.json().await.expect("json"));
+    assert_valid(&spec, "Readiness", &s.get("/readyz").await.json().await.expect("json"));
+
+    // Errors.
+    let res = s.post("/v1/chat", json!({"message": "no bot"})).await;
+    assert_eq!(res.status(), 400);
+    assert_valid(&spec, "ErrorEnvelope", &res.json().await.expect("json"));
+    let deleted: Value = s
+        .http
+        .delete(s.url(&format!("/v1/conversations/{conversation}")))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    assert_valid(&spec, "Deleted", &deleted);
+    s.stop().await;
+}
