@@ -19,6 +19,7 @@ pub mod bots;
 pub mod config;
 pub mod ids;
 pub mod metrics;
+pub mod pii;
 pub mod ratelimit;
 pub mod state;
 pub mod store;

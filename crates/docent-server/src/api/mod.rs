@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
-use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -77,7 +77,6 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(axum::middleware::from_fn_with_state(state.clone(), request_context))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_http))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -136,10 +135,16 @@ async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> 
 }
 
 /// Request id in, request id out; every error body in the API envelope with that id.
+/// Everything logged while handling the request is inside a `request` span carrying
+/// the id, the method and the URI with personal data masked ([`crate::pii`]); one
+/// `response` line per request records status and latency (the access log).
 async fn request_context(State(_state): State<AppState>, mut req: Request, next: Next) -> Response {
     let id = extract::sane_request_id(req.headers().get(&REQUEST_ID)).unwrap_or_else(crate::ids::request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
-    let mut res = next.run(req).await;
+    let uri = req.uri().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), uri = %crate::pii::mask(&uri));
+    let started = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
     if let Some(error::PendingError(e)) = res.extensions_mut().remove::<error::PendingError>() {
         let headers = res.headers().clone();
         res = e.response_with_id(Some(&id));
@@ -173,5 +178,12 @@ async fn request_context(State(_state): State<AppState>, mut req: Request, next:
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID.clone(), v);
     }
+    span.in_scope(|| {
+        tracing::info!(
+            status = res.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "response"
+        )
+    });
     res.into_response()
 }
