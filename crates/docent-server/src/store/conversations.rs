@@ -285,12 +285,11 @@ impl Store {
             .bind(m.conversation_id)
             .execute(&mut *tx)
             .await?;
-        let seq: i64 =
-            sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM messages WHERE conversation_id = $1")
-                .bind(m.conversation_id)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM messages WHERE conversation_id = $1")
+            .bind(m.conversation_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
         let status = match m.status {
             MessageStatus::Streaming => "streaming",
             MessageStatus::Complete => "complete",

@@ -152,7 +152,8 @@ pub async fn conversations_and_messages(db: TestDb) {
 
     let sources = json!([{"id": "src_1", "index": 1, "title": "Refunds", "url": "https://help.test/billing/refunds#window",
                           "heading_path": ["Refunds", "Window"], "snippet": "Refunds are…", "score": 0.8125}]);
-    let citations = json!([{"index": 1, "source_id": "src_1", "start": 22, "end": 25, "quote": "Refunds take 30 days"}]);
+    let citations =
+        json!([{"index": 1, "source_id": "src_1", "start": 22, "end": 25, "quote": "Refunds take 30 days"}]);
     let usage = json!({"prompt_tokens": 120, "completion_tokens": 12});
     let timings = json!({"retrieval_ms": 3.25, "rerank_ms": 0.0, "ttft_ms": 14.5, "total_ms": 20.125});
     let events = frames(&["start", "sources", "delta", "citation", "done"]);
@@ -213,8 +214,10 @@ pub async fn cursor_pagination(db: TestDb) {
         store.create_conversation(&format!("conv_b{i:02}"), "bot_b", None, &json!({})).await.unwrap();
     }
     // Four with the very same timestamp: only the id can order them.
-    db.execute("UPDATE conversations SET created_at = 5000 WHERE id IN ('conv_p00', 'conv_p02', 'conv_p03', 'conv_p05')")
-        .await;
+    db.execute(
+        "UPDATE conversations SET created_at = 5000 WHERE id IN ('conv_p00', 'conv_p02', 'conv_p03', 'conv_p05')",
+    )
+    .await;
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -247,7 +250,12 @@ pub async fn cursor_pagination(db: TestDb) {
     assert_eq!(evens.data.len(), 2);
     assert!(evens.data.iter().all(|c| c.user_id.as_deref() == Some("even")));
     let rest = store
-        .list_conversations(Some("bot_a"), Some("even"), 10, evens.next_cursor.as_deref().and_then(conversations_cursor))
+        .list_conversations(
+            Some("bot_a"),
+            Some("even"),
+            10,
+            evens.next_cursor.as_deref().and_then(conversations_cursor),
+        )
         .await
         .unwrap();
     assert_eq!(rest.data.len(), 2, "4 even ones in all");
@@ -441,7 +449,8 @@ pub async fn chat_and_conversations_over_http(db: TestDb) {
     let s = support::start(Gen::Extractive, tune.clone()).await;
     assert_eq!(s.state.store.backend(), db.backend);
     let scopes = ["chat", "conversations:read", "admin"].map(String::from);
-    let key = create_key(&s.state.store, KeyKind::Secret, "roundtrip", &["docs".into()], &scopes, &[]).await.unwrap().key;
+    let key =
+        create_key(&s.state.store, KeyKind::Secret, "roundtrip", &["docs".into()], &scopes, &[]).await.unwrap().key;
     let question = "How many days do I have to get a refund on an annual plan?";
 
     let anonymous = s.post("/v1/chat", json!({"bot_id": "docs", "message": question})).await;
@@ -475,7 +484,10 @@ pub async fn chat_and_conversations_over_http(db: TestDb) {
     };
     let (status, stored) = get(format!("/v1/conversations/{conv}")).await;
     assert_eq!(status, 200, "{stored}");
-    assert_eq!((&stored["bot_id"], &stored["user"]["id"], &stored["state"]), (&json!("docs"), &json!("visitor_42"), &json!("open")));
+    assert_eq!(
+        (&stored["bot_id"], &stored["user"]["id"], &stored["state"]),
+        (&json!("docs"), &json!("visitor_42"), &json!("open"))
+    );
     assert_eq!(stored["metadata"]["page_url"], "https://help.test/pricing");
     let msgs = stored["messages"]["data"].as_array().expect("messages");
     assert_eq!(msgs.len(), 2, "{stored}");
@@ -521,15 +533,24 @@ pub async fn chat_and_conversations_over_http(db: TestDb) {
     assert_eq!(status, 200, "{follow}");
     assert_eq!(follow["conversation_id"], conv.as_str());
     let (_, stored) = get(format!("/v1/conversations/{conv}")).await;
-    let seqs: Vec<&str> =
-        stored["messages"]["data"].as_array().expect("messages").iter().map(|m| m["role"].as_str().unwrap_or("")).collect();
+    let seqs: Vec<&str> = stored["messages"]["data"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["role"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(seqs, ["user", "assistant", "user", "assistant"]);
 
     // Two more conversations, then cursor pages over the three.
     let mut ids = vec![conv.clone()];
     for q in ["How do I rotate API keys?", "How do I download an invoice?"] {
-        let res =
-            s.http.post(s.url("/v1/chat")).bearer_auth(&key).json(&json!({"bot_id": "docs", "message": q})).send().await;
+        let res = s
+            .http
+            .post(s.url("/v1/chat"))
+            .bearer_auth(&key)
+            .json(&json!({"bot_id": "docs", "message": q}))
+            .send()
+            .await;
         let (status, body) = json_of(res.unwrap()).await;
         assert_eq!(status, 200, "{body}");
         ids.push(body["conversation_id"].as_str().expect("id").to_string());
