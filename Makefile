@@ -51,6 +51,7 @@ test: models
 	$(CARGO) test --release --workspace --no-fail-fast
 	$(MAKE) lint
 	$(MAKE) test-llm
+	$(MAKE) test-pg
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -64,6 +65,13 @@ fmt:
 .PHONY: test-llm
 test-llm:
 	bash scripts/llm-server.sh with $(CARGO) test --release -p docent-answer --test llm_real_server -- --test-threads=1 --nocapture
+
+## The store and the HTTP API on PostgreSQL (the same suite as SQLite's tests/store.rs),
+## against a throwaway cluster under target/pg started by scripts/pg-test.sh (installs
+## the Debian package postgresql when its server binaries are missing).
+.PHONY: test-pg
+test-pg:
+	bash scripts/pg-test.sh with $(CARGO) test --release -p docent-server --test postgres -- --ignored
 
 bench: bench-ingest
 

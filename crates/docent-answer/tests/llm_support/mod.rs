@@ -2,6 +2,9 @@
 //! server on 127.0.0.1:0 that streams each scripted reply as chunked HTTP, records
 //! every request (body, headers, arrival time) and reports when a response body is
 //! dropped (the client went away or the response ended).
+//!
+//! Also the upstream of `docent-server/tests/llm_chat.rs` (included there with `#[path]`):
+//! keep it free of anything only this crate's tests have.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;

@@ -298,6 +298,19 @@ pub async fn chat(
                         e
                     }
                     "index_unavailable" => ApiError::unavailable("index_unavailable", message, 5),
+                    // The LLM failed before an answer could be given: say why (the message
+                    // names the cause, secrets already scrubbed), as the error frame does;
+                    // 503 + Retry-After when trying again later may work.
+                    code @ ("upstream_error" | "upstream_protocol_error") => {
+                        let code = if code == "upstream_error" { "upstream_error" } else { "upstream_protocol_error" };
+                        let mut e = ApiError::unavailable(code, message, 5);
+                        e.kind = "upstream_error";
+                        if value["error"]["retryable"] != serde_json::Value::Bool(true) {
+                            e.status = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+                            e.retry_after = None;
+                        }
+                        e
+                    }
                     _ => {
                         let mut e = ApiError::internal("turn", &message);
                         e.code = "answer_failed";

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{json_col, now_ms, Page, Store, StoreError};
+use super::{json_col, now_ms, storable, Page, Store, StoreError};
 
 /// Where a conversation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,13 +179,14 @@ impl Store {
         metadata: &serde_json::Value,
     ) -> Result<Conversation, StoreError> {
         let now = now_ms();
+        let user_id = user_id.map(storable);
         sqlx::query(
             "INSERT INTO conversations (id, bot_id, user_id, state, metadata, created_at, updated_at) \
              VALUES ($1, $2, $3, 'open', $4, $5, $6)",
         )
         .bind(id)
         .bind(bot_id)
-        .bind(user_id)
+        .bind(user_id.as_deref())
         .bind(metadata.to_string())
         .bind(now)
         .bind(now)
@@ -194,7 +195,7 @@ impl Store {
         Ok(Conversation {
             id: id.to_string(),
             bot_id: bot_id.to_string(),
-            user_id: user_id.map(str::to_string),
+            user_id: user_id.map(|u| u.into_owned()),
             state: ConversationState::Open,
             metadata: metadata.clone(),
             created_at: now,
@@ -276,7 +277,15 @@ impl Store {
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<Message, StoreError> {
         let now = now_ms();
         let mut tx = self.pool().begin().await?;
-        let seq: i64 = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = $1")
+        // Write the conversation row first: that takes its row lock on PostgreSQL and
+        // the write lock on SQLite, so two inserts into one conversation (two replicas,
+        // two pools) are serialised and cannot both read the same next position.
+        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(m.conversation_id)
+            .execute(&mut *tx)
+            .await?;
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM messages WHERE conversation_id = $1")
             .bind(m.conversation_id)
             .fetch_one(&mut *tx)
             .await?
@@ -293,24 +302,19 @@ impl Store {
         .bind(m.conversation_id)
         .bind(seq)
         .bind(m.role)
-        .bind(m.content)
+        .bind(storable(m.content).as_ref())
         .bind(status)
         .bind(m.request_id)
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(m.conversation_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(Message {
             id: m.id.to_string(),
             conversation_id: m.conversation_id.to_string(),
             seq,
             role: m.role.to_string(),
-            content: m.content.to_string(),
+            content: storable(m.content).into_owned(),
             status: m.status,
             finish_reason: None,
             sources: serde_json::json!([]),
@@ -340,7 +344,7 @@ impl Store {
             "UPDATE messages SET content = $1, status = 'complete', finish_reason = $2, sources = $3, citations = $4, \
              usage = $5, timings = $6 WHERE id = $7",
         )
-        .bind(content)
+        .bind(storable(content).as_ref())
         .bind(finish_reason)
         .bind(sources.to_string())
         .bind(citations.to_string())

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{json_col, now_ms, Store, StoreError};
+use super::{json_col, now_ms, storable, Store, StoreError};
 
 /// Secret (server-side) or public (web page) key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,7 +114,7 @@ impl Store {
         )
         .bind(k.id)
         .bind(k.kind.as_str())
-        .bind(k.name)
+        .bind(storable(k.name).as_ref())
         .bind(k.secret_hash)
         .bind(json(k.bots))
         .bind(json(k.scopes))
@@ -125,7 +125,7 @@ impl Store {
         Ok(ApiKeyRecord {
             id: k.id.to_string(),
             kind: k.kind,
-            name: k.name.to_string(),
+            name: storable(k.name).into_owned(),
             secret_hash: k.secret_hash.to_string(),
             bots: k.bots.to_vec(),
             scopes: k.scopes.to_vec(),

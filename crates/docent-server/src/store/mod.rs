@@ -150,6 +150,17 @@ pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Text every backend can store: PostgreSQL's TEXT refuses the NUL character (SQLite
+/// keeps it), so it is removed here, once, for every free-text column (a model's answer
+/// or a client-chosen id can contain one). JSON columns need nothing: serde escapes NUL.
+pub(crate) fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 pub(crate) fn json_col<T: serde::de::DeserializeOwned>(
     row: &AnyRow,
     col: &str,
@@ -188,5 +199,11 @@ mod tests {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("sqlite://data/docent.db"), "sqlite://data/docent.db");
         assert_eq!(sqlite_path("sqlite://data/x.db?mode=rwc").as_deref(), Some(Path::new("data/x.db")));
+    }
+
+    #[test]
+    fn nul_characters_are_removed_from_text() {
+        assert_eq!(storable("a\0b\0"), "ab");
+        assert!(matches!(storable("plain"), std::borrow::Cow::Borrowed("plain")));
     }
 }

@@ -1,5 +1,6 @@
 //! Test harness: a real server on 127.0.0.1:0 over a small real index (real model,
-//! real tantivy, real SQLite), plus a gated generator for timing-sensitive tests.
+//! real tantivy, real SQLite unless `database_url` says otherwise), plus a gated
+//! generator for timing-sensitive tests.
 #![allow(dead_code)]
 
 #[path = "../../../docent-retrieval/tests/common/mod.rs"]
@@ -65,6 +66,8 @@ pub fn write_index(data: &std::path::Path) {
 pub enum Gen {
     Extractive,
     Gated(Arc<Gated>),
+    /// What `docent serve` builds from the configuration (`generator = "llm"` + `[llm]`).
+    FromConfig,
 }
 
 /// Start a server over a fresh data dir with the sample index; `tune` adjusts the
@@ -86,10 +89,11 @@ pub async fn start_in(dir: Arc<tempfile::TempDir>, gen: Gen, tune: impl FnOnce(&
     config.auth.required = false;
     config.bots = vec![BotConfig::new("docs")];
     tune(&mut config);
-    let factory = move |_: &ServerConfig, _: &BotConfig| -> Result<Arc<dyn Generator>, String> {
+    let factory = move |config: &ServerConfig, bot: &BotConfig| -> Result<Arc<dyn Generator>, String> {
         Ok(match &gen {
             Gen::Extractive => Arc::new(ExtractiveGenerator::default()),
             Gen::Gated(g) => Arc::clone(g) as Arc<dyn Generator>,
+            Gen::FromConfig => docent_server::default_generator(config)(bot)?,
         })
     };
     let server = Server::build_with(config, index::query_embedder(), &factory).await.expect("server builds");

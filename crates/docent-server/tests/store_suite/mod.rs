@@ -1,0 +1,597 @@
+//! The store's test bodies, run by `tests/store.rs` against SQLite and by
+//! `tests/postgres.rs` against PostgreSQL: both back ends must pass the same
+//! assertions, through the same code (sqlx `Any`).
+//!
+//! Every test gets a database of its own (a temporary SQLite file, or a new PostgreSQL
+//! database on the server named by `DOCENT_TEST_DATABASE_URL`), so tests run in
+//! parallel without seeing each other's rows.
+#![allow(dead_code)]
+
+use docent_server::auth::create_key;
+use docent_server::store::{
+    conversations_cursor, Backend, ConversationState, KeyKind, MessageStatus, NewKey, NewMessage, Store, StoredEvent,
+};
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::support::{self, Gen, SseReader};
+
+/// The variable naming the PostgreSQL server the `postgres` tests use.
+pub const PG_ENV: &str = "DOCENT_TEST_DATABASE_URL";
+
+/// A database for one test.
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    /// Which back end it is.
+    pub backend: Backend,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A fresh SQLite file in a temporary directory.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("docent.db").display());
+        TestDb { url, backend: Backend::Sqlite, _dir: Some(dir) }
+    }
+
+    /// A fresh database on the PostgreSQL server of `DOCENT_TEST_DATABASE_URL`.
+    /// Panics when the variable is missing: these tests must never pass without a server.
+    pub async fn postgres() -> Self {
+        let admin = std::env::var(PG_ENV).ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
+            panic!(
+                "{PG_ENV} is not set: this test needs a PostgreSQL server. Run `make test-pg` \
+                 (scripts/pg-test.sh starts a throwaway one and sets {PG_ENV})"
+            )
+        });
+        assert!(
+            admin.starts_with("postgres://") || admin.starts_with("postgresql://"),
+            "{PG_ENV} must be a postgres:// URL, not `{admin}`"
+        );
+        sqlx::any::install_default_drivers();
+        let name = format!("docent_t_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::AnyConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {PG_ENV} ({admin}): {e}"));
+        let create = format!("CREATE DATABASE {name}");
+        sqlx::raw_sql(&create).execute(&mut conn).await.expect("create the test database");
+        conn.close().await.expect("close");
+        let (main, query) = match admin.split_once('?') {
+            Some((m, q)) => (m, format!("?{q}")),
+            None => (admin.as_str(), String::new()),
+        };
+        let scheme_end = main.find("://").map(|i| i + 3).unwrap_or(0);
+        let base = match main[scheme_end..].find('/') {
+            Some(slash) => &main[..scheme_end + slash],
+            None => main,
+        };
+        TestDb { url: format!("{base}/{name}{query}"), backend: Backend::Postgres, _dir: None }
+    }
+
+    /// Open the store (connect + migrate + recover), checking the back end is the
+    /// one the test is about.
+    pub async fn store(&self) -> Store {
+        let store = Store::connect(&self.url).await.unwrap_or_else(|e| panic!("store at {}: {e}", self.url));
+        assert_eq!(store.backend(), self.backend);
+        store
+    }
+
+    /// Run one statement outside the store (to set up what the API cannot, such as
+    /// identical timestamps).
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.expect("connect");
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        conn.close().await.expect("close");
+    }
+
+    /// One integer from a query outside the store.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::Row;
+        let mut conn = sqlx::AnyConnection::connect(&self.url).await.expect("connect");
+        let row = sqlx::query(sql).fetch_one(&mut conn).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let n: i64 = row.try_get(0).expect("an integer");
+        conn.close().await.expect("close");
+        n
+    }
+}
+
+fn user(id: &'static str, conversation: &'static str, content: &'static str) -> NewMessage<'static> {
+    NewMessage {
+        id,
+        conversation_id: conversation,
+        role: "user",
+        content,
+        status: MessageStatus::Complete,
+        request_id: Some("req_test"),
+    }
+}
+
+fn streaming(id: &'static str, conversation: &'static str) -> NewMessage<'static> {
+    NewMessage {
+        id,
+        conversation_id: conversation,
+        role: "assistant",
+        content: "",
+        status: MessageStatus::Streaming,
+        request_id: Some("req_test"),
+    }
+}
+
+fn frames(kinds: &[&str]) -> Vec<StoredEvent> {
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, k)| StoredEvent {
+            id: i as u64 + 1,
+            event: k.to_string(),
+            data: json!({"type": k, "n": i, "text": "ünïcode ✓ \"quoted\""}).to_string(),
+        })
+        .collect()
+}
+
+/// Conversations, messages, their final state and recorded frames round-trip exactly.
+pub async fn conversations_and_messages(db: TestDb) {
+    let store = db.store().await;
+    let meta = json!({"page_url": "https://help.test/billing", "note": "ünïcode ✓", "n": 3});
+    let c = store.create_conversation("conv_a1", "docs", Some("visitor_1"), &meta).await.unwrap();
+    assert_eq!(store.conversation("conv_a1").await.unwrap().as_ref(), Some(&c));
+    assert_eq!(c.metadata, meta);
+    assert_eq!(c.state, ConversationState::Open);
+    assert!(store.conversation("conv_nope").await.unwrap().is_none());
+    store.create_conversation("conv_a2", "docs", None, &json!({})).await.unwrap();
+    assert_eq!(store.conversation("conv_a2").await.unwrap().unwrap().user_id, None, "NULL user id");
+
+    let q = store.insert_message(&user("msg_q1", "conv_a1", "How do refunds work?")).await.unwrap();
+    let a = store.insert_message(&streaming("msg_a1", "conv_a1")).await.unwrap();
+    assert_eq!((q.seq, a.seq), (0, 1));
+    assert_eq!(store.message("msg_q1").await.unwrap().as_ref(), Some(&q));
+    assert_eq!(store.message("msg_a1").await.unwrap().unwrap().status, MessageStatus::Streaming);
+    let recent = store.recent_messages("conv_a1", 10).await.unwrap();
+    assert_eq!(recent.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["msg_q1"], "a streaming turn is not history");
+
+    let sources = json!([{"id": "src_1", "index": 1, "title": "Refunds", "url": "https://help.test/billing/refunds#window",
+                          "heading_path": ["Refunds", "Window"], "snippet": "Refunds are…", "score": 0.8125}]);
+    let citations =
+        json!([{"index": 1, "source_id": "src_1", "start": 22, "end": 25, "quote": "Refunds take 30 days"}]);
+    let usage = json!({"prompt_tokens": 120, "completion_tokens": 12});
+    let timings = json!({"retrieval_ms": 3.25, "rerank_ms": 0.0, "ttft_ms": 14.5, "total_ms": 20.125});
+    let events = frames(&["start", "sources", "delta", "citation", "done"]);
+    store
+        .finish_message("msg_a1", "Refunds take 30 days [1].", "stop", &sources, &citations, &usage, &timings, &events)
+        .await
+        .unwrap();
+    let m = store.message("msg_a1").await.unwrap().expect("stored");
+    assert_eq!(m.content, "Refunds take 30 days [1].");
+    assert_eq!(m.status, MessageStatus::Complete);
+    assert_eq!(m.finish_reason.as_deref(), Some("stop"));
+    assert_eq!((&m.sources, &m.citations, &m.usage, &m.timings), (&sources, &citations, &usage, &timings));
+    assert_eq!((m.role.as_str(), m.seq, m.request_id.as_deref()), ("assistant", 1, Some("req_test")));
+    assert_eq!(m.created_at, a.created_at);
+    assert_eq!(store.events_after("msg_a1", 0).await.unwrap(), events);
+    assert_eq!(store.events_after("msg_a1", 2).await.unwrap(), events[2..].to_vec());
+    assert!(store.events_after("msg_a1", 5).await.unwrap().is_empty());
+    assert!(store.events_after("msg_q1", 0).await.unwrap().is_empty());
+
+    let later = store.conversation("conv_a1").await.unwrap().unwrap();
+    assert!(later.updated_at >= c.updated_at && later.created_at == c.created_at);
+    assert!(store.set_conversation_state("conv_a1", ConversationState::Handoff).await.unwrap());
+    assert_eq!(store.conversation("conv_a1").await.unwrap().unwrap().state, ConversationState::Handoff);
+    assert!(!store.set_conversation_state("conv_nope", ConversationState::Handoff).await.unwrap());
+
+    // More turns: history is the latest complete messages, oldest first; pages by position.
+    store.insert_message(&user("msg_q2", "conv_a1", "And for monthly plans?")).await.unwrap();
+    let a2 = store.insert_message(&streaming("msg_a2", "conv_a1")).await.unwrap();
+    assert_eq!(a2.seq, 3);
+    store
+        .finish_message("msg_a2", "Monthly plans: 14 days [1].", "stop", &sources, &citations, &usage, &timings, &[])
+        .await
+        .unwrap();
+    let recent = store.recent_messages("conv_a1", 3).await.unwrap();
+    assert_eq!(recent.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["msg_a1", "msg_q2", "msg_a2"]);
+    let first = store.messages("conv_a1", 3, None).await.unwrap();
+    assert_eq!(first.data.iter().map(|m| m.seq).collect::<Vec<_>>(), [0, 1, 2]);
+    let cursor = first.next_cursor.expect("a second page");
+    let (after, _) = conversations_cursor(&cursor).expect("our own cursor");
+    let second = store.messages("conv_a1", 3, Some(after)).await.unwrap();
+    assert_eq!(second.data.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["msg_a2"]);
+    assert!(second.next_cursor.is_none());
+    assert!(store.messages("conv_a2", 10, None).await.unwrap().data.is_empty());
+}
+
+/// Cursor pages visit every conversation once, newest first, ties broken by id, with
+/// the bot and user filters applied before the cut.
+pub async fn cursor_pagination(db: TestDb) {
+    let store = db.store().await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        let id = format!("conv_p{i:02}");
+        let user = if i % 2 == 0 { "even" } else { "odd" };
+        store.create_conversation(&id, "bot_a", Some(user), &json!({"i": i})).await.unwrap();
+        made.push(id);
+    }
+    for i in 0..2 {
+        store.create_conversation(&format!("conv_b{i:02}"), "bot_b", None, &json!({})).await.unwrap();
+    }
+    // Four with the very same timestamp: only the id can order them.
+    db.execute(
+        "UPDATE conversations SET created_at = 5000 WHERE id IN ('conv_p00', 'conv_p02', 'conv_p03', 'conv_p05')",
+    )
+    .await;
+
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut pages = 0;
+    loop {
+        let page = store.list_conversations(Some("bot_a"), None, 3, cursor.take()).await.unwrap();
+        pages += 1;
+        assert!(pages <= 5, "pagination does not end");
+        assert!(page.data.len() <= 3);
+        seen.extend(page.data);
+        match page.next_cursor {
+            Some(c) => cursor = Some(conversations_cursor(&c).expect("our own cursor")),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3, "7 items in pages of 3");
+    let keys: Vec<(i64, String)> = seen.iter().map(|c| (c.created_at, c.id.clone())).collect();
+    let mut newest_first = keys.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(keys, newest_first, "newest first, then by id");
+    let tail: Vec<&str> = seen[3..].iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(tail, ["conv_p05", "conv_p03", "conv_p02", "conv_p00"], "the tied ones, by id, across a page break");
+    let mut ids: Vec<String> = seen.iter().map(|c| c.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, made, "every conversation exactly once");
+
+    let all = store.list_conversations(None, None, 100, None).await.unwrap();
+    assert_eq!((all.data.len(), all.next_cursor.is_none()), (9, true));
+    let evens = store.list_conversations(Some("bot_a"), Some("even"), 2, None).await.unwrap();
+    assert_eq!(evens.data.len(), 2);
+    assert!(evens.data.iter().all(|c| c.user_id.as_deref() == Some("even")));
+    let rest = store
+        .list_conversations(
+            Some("bot_a"),
+            Some("even"),
+            10,
+            evens.next_cursor.as_deref().and_then(conversations_cursor),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rest.data.len(), 2, "4 even ones in all");
+    let exact = store.list_conversations(Some("bot_b"), None, 2, None).await.unwrap();
+    assert_eq!((exact.data.len(), exact.next_cursor), (2, None), "a full last page has no next cursor");
+    assert!(store.list_conversations(Some("bot_none"), None, 5, None).await.unwrap().data.is_empty());
+    assert!(conversations_cursor("not a cursor").is_none());
+}
+
+/// Deleting a conversation removes its messages and frames, and nothing else.
+pub async fn delete_cascades(db: TestDb) {
+    let store = db.store().await;
+    for conv in ["conv_d1", "conv_d2"] {
+        store.create_conversation(conv, "docs", None, &json!({})).await.unwrap();
+    }
+    store.insert_message(&user("msg_d1q", "conv_d1", "hello")).await.unwrap();
+    store.insert_message(&streaming("msg_d1a", "conv_d1")).await.unwrap();
+    let (s, c, u, t) = (json!([]), json!([]), json!({}), json!({}));
+    store.finish_message("msg_d1a", "hi [1]", "stop", &s, &c, &u, &t, &frames(&["start", "done"])).await.unwrap();
+    store.insert_message(&user("msg_d2q", "conv_d2", "kept")).await.unwrap();
+    store.insert_message(&streaming("msg_d2a", "conv_d2")).await.unwrap();
+    store.finish_message("msg_d2a", "kept too", "stop", &s, &c, &u, &t, &frames(&["start", "done"])).await.unwrap();
+
+    assert!(store.delete_conversation("conv_d1").await.unwrap());
+    assert!(store.conversation("conv_d1").await.unwrap().is_none());
+    assert!(store.message("msg_d1q").await.unwrap().is_none());
+    assert!(store.message("msg_d1a").await.unwrap().is_none());
+    assert!(store.events_after("msg_d1a", 0).await.unwrap().is_empty());
+    assert!(!store.delete_conversation("conv_d1").await.unwrap(), "already gone");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM message_events").await, 2, "only conv_d2's frames remain");
+    assert_eq!(store.messages("conv_d2", 10, None).await.unwrap().data.len(), 2);
+    assert_eq!(store.events_after("msg_d2a", 0).await.unwrap().len(), 2);
+}
+
+/// Keys: stored without their secret, listed newest first, touched, revoked once.
+pub async fn api_keys(db: TestDb) {
+    let store = db.store().await;
+    let bots = vec!["docs".to_string()];
+    let scopes = vec!["chat".to_string(), "conversations:read".to_string()];
+    let origins = vec!["https://docs.example.com".to_string()];
+    let hash = "ab".repeat(32);
+    let a = store
+        .insert_key(&NewKey {
+            id: "key_a",
+            kind: KeyKind::Secret,
+            name: "ci ✓",
+            secret_hash: &hash,
+            bots: &bots,
+            scopes: &scopes,
+            origins: &[],
+        })
+        .await
+        .unwrap();
+    let b = store
+        .insert_key(&NewKey {
+            id: "key_b",
+            kind: KeyKind::Public,
+            name: "widget",
+            secret_hash: &hash,
+            bots: &bots,
+            scopes: &["chat".to_string()],
+            origins: &origins,
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.key("key_a").await.unwrap().as_ref(), Some(&a));
+    assert_eq!(store.key("key_b").await.unwrap().as_ref(), Some(&b));
+    assert_eq!(store.key("key_b").await.unwrap().unwrap().origins, origins);
+    assert!(store.key("key_nope").await.unwrap().is_none());
+    let all = store.keys().await.unwrap();
+    assert_eq!(all.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["key_b", "key_a"]);
+
+    store.touch_key("key_a").await.unwrap();
+    let used = store.key("key_a").await.unwrap().unwrap().last_used_at.expect("touched");
+    assert!(used >= a.created_at);
+    store.touch_key("key_a").await.unwrap();
+    assert_eq!(store.key("key_a").await.unwrap().unwrap().last_used_at, Some(used), "at most once a minute");
+
+    assert!(store.revoke_key("key_a").await.unwrap());
+    assert!(store.key("key_a").await.unwrap().unwrap().revoked_at.is_some());
+    assert!(!store.revoke_key("key_a").await.unwrap(), "already revoked");
+    assert!(!store.revoke_key("key_nope").await.unwrap());
+    assert!(store.key("key_b").await.unwrap().unwrap().revoked_at.is_none());
+
+    // Through the auth module, as `docent keys create` and the server do.
+    let created = create_key(&store, KeyKind::Secret, "made", &[], &["search".into()], &[]).await.unwrap();
+    let verified = docent_server::auth::verify_key(&store, &created.key).await.unwrap().expect("verifies");
+    assert_eq!(verified.id, created.record.id);
+    let wrong = format!("{}x", &created.key[..created.key.len() - 1]);
+    assert!(docent_server::auth::verify_key(&store, &wrong).await.unwrap().is_none());
+}
+
+/// Migrations run at every start and are a no-op the second time; a turn left
+/// streaming by a dead process is marked `error` at the next start.
+pub async fn migrations_twice_and_recovery(db: TestDb) {
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .expect("migrations dir")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql")))
+        .count() as i64;
+    let first = db.store().await;
+    first.create_conversation("conv_m1", "docs", None, &json!({})).await.unwrap();
+    first.insert_message(&user("msg_m1q", "conv_m1", "question")).await.unwrap();
+    first.insert_message(&streaming("msg_m1a", "conv_m1")).await.unwrap();
+    let key = create_key(&first, KeyKind::Secret, "kept", &[], &["chat".into()], &[]).await.unwrap();
+    drop(first);
+
+    let second = db.store().await;
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, migrations, "each migration recorded once");
+    assert_eq!(second.conversation("conv_m1").await.unwrap().map(|c| c.id).as_deref(), Some("conv_m1"));
+    let m = second.message("msg_m1a").await.unwrap().expect("kept");
+    assert_eq!((m.status, m.finish_reason.as_deref()), (MessageStatus::Complete, Some("error")), "interrupted turn");
+    assert_eq!(second.message("msg_m1q").await.unwrap().unwrap().finish_reason, None, "other messages untouched");
+    assert!(docent_server::auth::verify_key(&second, &key.key).await.unwrap().is_some());
+
+    // Two processes starting at once on a migrated database.
+    let (a, b) = tokio::join!(Store::connect(&db.url), Store::connect(&db.url));
+    a.expect("first concurrent start");
+    b.expect("second concurrent start");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM _sqlx_migrations").await, migrations);
+    second.ping().await.unwrap();
+}
+
+/// Free text with NUL characters (a model's answer, a client's user id) is stored
+/// without them on every back end (PostgreSQL's TEXT refuses NUL).
+pub async fn text_with_nul_characters(db: TestDb) {
+    let store = db.store().await;
+    let c = store.create_conversation("conv_n1", "docs", Some("visi\0tor"), &json!({"k": "a\u{0}b"})).await.unwrap();
+    assert_eq!(c.user_id.as_deref(), Some("visitor"));
+    let stored = store.conversation("conv_n1").await.unwrap().unwrap();
+    assert_eq!(stored, c);
+    assert_eq!(stored.metadata["k"], "a\u{0}b", "JSON keeps it, escaped");
+    let q = store.insert_message(&user("msg_n1q", "conv_n1", "refund\0 window")).await.unwrap();
+    assert_eq!(q.content, "refund window");
+    assert_eq!(store.message("msg_n1q").await.unwrap().unwrap().content, "refund window");
+    store.insert_message(&streaming("msg_n1a", "conv_n1")).await.unwrap();
+    let (s, c, u, t) = (json!([]), json!([]), json!({}), json!({}));
+    let events = vec![StoredEvent { id: 1, event: "delta".into(), data: json!({"delta": "x\u{0}y"}).to_string() }];
+    store.finish_message("msg_n1a", "Thirty\0 days [1].", "stop", &s, &c, &u, &t, &events).await.unwrap();
+    assert_eq!(store.message("msg_n1a").await.unwrap().unwrap().content, "Thirty days [1].");
+    assert_eq!(store.events_after("msg_n1a", 0).await.unwrap(), events);
+}
+
+/// Two processes (two pools) appending to one conversation at once get distinct,
+/// gap-free positions: the conversation row is locked first.
+pub async fn concurrent_appends(db: TestDb) {
+    let a = db.store().await;
+    let b = db.store().await;
+    a.create_conversation("conv_c1", "docs", None, &json!({})).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let id = format!("msg_c{i:02}");
+            store
+                .insert_message(&NewMessage {
+                    id: &id,
+                    conversation_id: "conv_c1",
+                    role: "user",
+                    content: "same time",
+                    status: MessageStatus::Complete,
+                    request_id: None,
+                })
+                .await
+                .map(|m| m.seq)
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.expect("task").expect("insert"));
+    }
+    seqs.sort();
+    assert_eq!(seqs, (0..12).collect::<Vec<i64>>());
+    let stored = a.messages("conv_c1", 100, None).await.unwrap();
+    assert_eq!(stored.data.iter().map(|m| m.seq).collect::<Vec<_>>(), (0..12).collect::<Vec<i64>>());
+}
+
+async fn json_of(res: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// A real server on this database, as a client uses it: a key, a streamed turn, the
+/// conversation read back with its message, sources, citations and finish reason,
+/// resume from the stored frames, a follow-up, cursor pages, DELETE, and a restart.
+pub async fn chat_and_conversations_over_http(db: TestDb) {
+    let url = db.url.clone();
+    let tune = move |c: &mut docent_server::ServerConfig| {
+        c.auth.required = true;
+        c.database_url = Some(url.clone());
+    };
+    let s = support::start(Gen::Extractive, tune.clone()).await;
+    assert_eq!(s.state.store.backend(), db.backend);
+    let scopes = ["chat", "conversations:read", "admin"].map(String::from);
+    let key =
+        create_key(&s.state.store, KeyKind::Secret, "roundtrip", &["docs".into()], &scopes, &[]).await.unwrap().key;
+    let question = "How many days do I have to get a refund on an annual plan?";
+
+    let anonymous = s.post("/v1/chat", json!({"bot_id": "docs", "message": question})).await;
+    assert_eq!(anonymous.status(), 401);
+
+    // A streamed turn.
+    let res = s
+        .http
+        .post(s.url("/v1/chat"))
+        .bearer_auth(&key)
+        .json(&json!({"bot_id": "docs", "message": question, "stream": true, "user": {"id": "visitor_42"},
+                      "metadata": {"page_url": "https://help.test/pricing"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let frames = SseReader::new(res).rest().await;
+    assert_eq!(frames.first().map(|f| f.event.as_str()), Some("start"));
+    assert_eq!(frames.last().map(|f| f.event.as_str()), Some("done"), "{frames:?}");
+    let done = &frames[frames.len() - 1].data;
+    assert_eq!(done["finish_reason"], "stop", "{done}");
+    assert!(done["message"]["content"].as_str().unwrap_or("").contains("30 days"), "{done}");
+    assert!(!done["citations"].as_array().expect("citations").is_empty(), "{done}");
+    let conv = done["conversation_id"].as_str().expect("conversation id").to_string();
+    let message_id = frames[0].data["message_id"].as_str().expect("message id").to_string();
+
+    // Read it back.
+    let get = |path: String| {
+        let req = s.http.get(s.url(&path)).bearer_auth(&key);
+        async move { json_of(req.send().await.unwrap()).await }
+    };
+    let (status, stored) = get(format!("/v1/conversations/{conv}")).await;
+    assert_eq!(status, 200, "{stored}");
+    assert_eq!(
+        (&stored["bot_id"], &stored["user"]["id"], &stored["state"]),
+        (&json!("docs"), &json!("visitor_42"), &json!("open"))
+    );
+    assert_eq!(stored["metadata"]["page_url"], "https://help.test/pricing");
+    let msgs = stored["messages"]["data"].as_array().expect("messages");
+    assert_eq!(msgs.len(), 2, "{stored}");
+    assert_eq!((&msgs[0]["role"], &msgs[0]["content"]), (&json!("user"), &json!(question)));
+    let answer = &msgs[1];
+    assert_eq!(answer["id"], message_id.as_str());
+    assert_eq!(answer["content"], done["message"]["content"]);
+    assert_eq!(answer["sources"], done["sources"]);
+    assert_eq!(answer["citations"], done["citations"]);
+    assert_eq!(answer["usage"], done["usage"]);
+    assert_eq!(answer["timings"], done["timings"]);
+    assert_eq!((&answer["finish_reason"], &answer["status"]), (&json!("stop"), &json!("complete")));
+    // Messages in pages of one.
+    let (_, page1) = get(format!("/v1/conversations/{conv}?limit=1")).await;
+    assert_eq!(page1["messages"]["has_more"], true);
+    let cursor = page1["messages"]["next_cursor"].as_str().expect("cursor").to_string();
+    let (_, page2) = get(format!("/v1/conversations/{conv}?limit=1&cursor={cursor}")).await;
+    assert_eq!(page2["messages"]["data"][0]["id"], message_id.as_str());
+    assert_eq!(page2["messages"]["has_more"], false);
+
+    // Resume from the stored frames: identical to what was streamed.
+    let res = s
+        .http
+        .get(s.url(&format!("/v1/conversations/{conv}/messages/{message_id}/events")))
+        .bearer_auth(&key)
+        .header("Last-Event-ID", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(SseReader::new(res).rest().await, frames);
+
+    // A follow-up uses the stored history.
+    let res = s
+        .http
+        .post(s.url("/v1/chat"))
+        .bearer_auth(&key)
+        .json(&json!({"bot_id": "docs", "conversation_id": conv, "message": "How long until the money arrives?"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, follow) = json_of(res).await;
+    assert_eq!(status, 200, "{follow}");
+    assert_eq!(follow["conversation_id"], conv.as_str());
+    let (_, stored) = get(format!("/v1/conversations/{conv}")).await;
+    let seqs: Vec<&str> = stored["messages"]["data"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["role"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(seqs, ["user", "assistant", "user", "assistant"]);
+
+    // Two more conversations, then cursor pages over the three.
+    let mut ids = vec![conv.clone()];
+    for q in ["How do I rotate API keys?", "How do I download an invoice?"] {
+        let res = s
+            .http
+            .post(s.url("/v1/chat"))
+            .bearer_auth(&key)
+            .json(&json!({"bot_id": "docs", "message": q}))
+            .send()
+            .await;
+        let (status, body) = json_of(res.unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(body["conversation_id"].as_str().expect("id").to_string());
+    }
+    let (status, first) = get("/v1/conversations?bot_id=docs&limit=2".into()).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!((first["data"].as_array().map(Vec::len), &first["has_more"]), (Some(2), &json!(true)));
+    let cursor = first["next_cursor"].as_str().expect("next cursor").to_string();
+    let (_, second) = get(format!("/v1/conversations?bot_id=docs&limit=2&cursor={cursor}")).await;
+    assert_eq!((second["data"].as_array().map(Vec::len), &second["has_more"]), (Some(1), &json!(false)));
+    assert_eq!(second["next_cursor"], serde_json::Value::Null);
+    let mut listed: Vec<String> = first["data"]
+        .as_array()
+        .into_iter()
+        .chain(second["data"].as_array())
+        .flatten()
+        .map(|c| c["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(listed[0], ids[2], "newest first");
+    listed.sort();
+    ids.sort();
+    assert_eq!(listed, ids, "each conversation once");
+
+    // DELETE.
+    let res = s.http.delete(s.url(&format!("/v1/conversations/{conv}"))).bearer_auth(&key).send().await.unwrap();
+    let (status, deleted) = json_of(res).await;
+    assert_eq!((status, &deleted["deleted"]), (200, &json!(true)), "{deleted}");
+    assert_eq!(get(format!("/v1/conversations/{conv}")).await.0, 404);
+    let again = s.http.delete(s.url(&format!("/v1/conversations/{conv}"))).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(again.status(), 404);
+    let (_, left) = get("/v1/conversations?bot_id=docs&limit=10".into()).await;
+    assert_eq!(left["data"].as_array().map(Vec::len), Some(2));
+
+    // A restart on the same database keeps keys and conversations.
+    let dir = s.dir.clone();
+    s.stop().await;
+    let s = support::start_in(dir, Gen::Extractive, tune).await;
+    let remaining = ids.iter().find(|id| **id != conv).expect("one left").clone();
+    let res = s.http.get(s.url(&format!("/v1/conversations/{remaining}"))).bearer_auth(&key).send().await.unwrap();
+    let (status, body) = json_of(res).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"]["data"].as_array().map(Vec::len), Some(2));
+    s.stop().await;
+}
