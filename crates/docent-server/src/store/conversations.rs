@@ -179,6 +179,7 @@ impl Store {
         metadata: &serde_json::Value,
     ) -> Result<Conversation, StoreError> {
         let now = now_ms();
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO conversations (id, bot_id, user_id, state, metadata, created_at, updated_at) \
              VALUES ($1, $2, $3, 'open', $4, $5, $6)",
@@ -248,6 +249,7 @@ impl Store {
 
     /// Delete a conversation and everything in it; `false` when it did not exist.
     pub async fn delete_conversation(&self, id: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "DELETE FROM message_events WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1)",
@@ -263,6 +265,7 @@ impl Store {
 
     /// Set a conversation's state.
     pub async fn set_conversation_state(&self, id: &str, state: ConversationState) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("UPDATE conversations SET state = $1, updated_at = $2 WHERE id = $3")
             .bind(state.as_str())
             .bind(now_ms())
@@ -273,9 +276,20 @@ impl Store {
     }
 
     /// Append a message at the end of its conversation.
+    ///
+    /// The transaction writes first (the conversation's `updated_at`): it then holds
+    /// the write lock (SQLite) or the conversation's row lock (PostgreSQL) while it
+    /// counts, so two inserts cannot take the same `seq`, and SQLite never has to
+    /// upgrade a read snapshot to a write (which fails at once with `SQLITE_BUSY`).
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<Message, StoreError> {
         let now = now_ms();
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(m.conversation_id)
+            .execute(&mut *tx)
+            .await?;
         let seq: i64 = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = $1")
             .bind(m.conversation_id)
             .fetch_one(&mut *tx)
@@ -299,11 +313,6 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(m.conversation_id)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(Message {
             id: m.id.to_string(),
@@ -335,6 +344,7 @@ impl Store {
         timings: &serde_json::Value,
         events: &[StoredEvent],
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE messages SET content = $1, status = 'complete', finish_reason = $2, sources = $3, citations = $4, \
