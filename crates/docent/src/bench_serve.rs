@@ -238,9 +238,9 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
     // Each stream costs a socket on both ends, and held ones an upstream socket on both
     // ends too; the child server inherits the limit.
     let nofile = raise_nofile_limit(2 * peak as u64 + 512)?;
+    let data = prepare_index(args)?;
     let questions_path = args.questions.clone().unwrap_or_else(|| args.corpus.join("questions.jsonl"));
     let questions = load_questions(&questions_path)?;
-    let data = prepare_index(args)?;
     let bot_dir = BotDir::new(&data, &args.bot)?;
     let generation = bot_dir.current()?.context("the bot's index has no live generation")?;
     let manifest = Manifest::read(&bot_dir.generation_dir(generation).join("manifest.json"))?;
