@@ -166,6 +166,10 @@ pub fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
     Some((at.parse().ok()?, id.to_string()))
 }
 
+/// Frames stored per `INSERT` (4 parameters each; far below SQLite's and PostgreSQL's
+/// parameter limits).
+const EVENT_ROWS_PER_INSERT: usize = 100;
+
 const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, role, content, status, finish_reason, sources, citations, \
                                usage, timings, request_id, created_at";
 
@@ -359,14 +363,20 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        for e in events {
-            sqlx::query("INSERT INTO message_events (message_id, event_id, event, data) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(e.id as i64)
-                .bind(&e.event)
-                .bind(&e.data)
-                .execute(&mut *tx)
-                .await?;
+        // Many rows per statement: a turn streamed word by word has dozens of frames,
+        // and every statement is a round trip to the connection's worker thread.
+        for batch in events.chunks(EVENT_ROWS_PER_INSERT) {
+            let mut sql = String::from("INSERT INTO message_events (message_id, event_id, event, data) VALUES ");
+            for i in 0..batch.len() {
+                let n = i * 4;
+                let sep = if i == 0 { "" } else { ", " };
+                sql.push_str(&format!("{sep}(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+            }
+            let mut insert = sqlx::query(&sql);
+            for e in batch {
+                insert = insert.bind(id).bind(e.id as i64).bind(&e.event).bind(&e.data);
+            }
+            insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
