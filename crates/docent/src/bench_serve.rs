@@ -98,6 +98,13 @@ pub struct BenchServeArgs {
     /// Streams held open at once for the memory measurement (0: skip it).
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
     pub hold: Vec<usize>,
+    /// Also measure levels (`--open-streams-clients`) while this many LLM streams are
+    /// held open (0: skip).
+    #[arg(long, default_value_t = 100)]
+    pub open_streams: usize,
+    /// Concurrency levels run while `--open-streams` streams are open.
+    #[arg(long, value_delimiter = ',', default_value = "1,10")]
+    pub open_streams_clients: Vec<usize>,
     /// Make every question unique (a request number is appended), so every request
     /// runs the query embedder instead of hitting its cache.
     #[arg(long)]
@@ -116,6 +123,8 @@ pub struct LevelRow {
     pub generator: &'static str,
     /// Concurrent clients.
     pub clients: usize,
+    /// LLM streams held open on the server meanwhile (0: none).
+    pub open_streams: usize,
     /// Requests sent.
     pub requests: usize,
     /// Streams that ended with `done`.
@@ -166,7 +175,7 @@ pub struct LevelRow {
 /// Memory with N streams open at once.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryRow {
-    /// `memory`.
+    /// `memory`, or `open_streams` for the streams held during the open-stream levels.
     pub kind: &'static str,
     /// Streams asked to be held.
     pub hold: usize,
@@ -234,7 +243,10 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
         bail!("--requests-per-client and --max-seconds must be at least 1");
     }
     let holds: Vec<usize> = args.hold.iter().copied().filter(|&n| n > 0).collect();
-    let peak = args.clients.iter().copied().max().unwrap_or(1).max(holds.iter().copied().max().unwrap_or(0));
+    if args.open_streams > 0 && (args.open_streams_clients.is_empty() || args.open_streams_clients.contains(&0)) {
+        bail!("--open-streams-clients needs levels of at least 1 client");
+    }
+    let peak = peak_streams(args);
     // Each stream costs a socket on both ends, and held ones an upstream socket on both
     // ends too; the child server inherits the limit.
     let nofile = raise_nofile_limit(2 * peak as u64 + 512)?;
@@ -253,6 +265,10 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
         let key = setup.create_key().await?;
         let server = ServerChild::spawn(&setup)?;
         let bench = Bench::new(server.base.clone(), key, questions, args.uncached)?;
+        let held_bot = format!("{}-held", args.bot);
+        let per_client = |clients: usize| {
+            args.requests_per_client.unwrap_or_else(|| MIN_REQUESTS_PER_LEVEL.div_ceil(clients).max(5))
+        };
         bench.wait_ready(&server).await?;
         let pid = server.pid();
         let rss_ready = rss_mb(pid);
@@ -264,7 +280,7 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
             bail!("{e}; the server's log ends with:\n{}", server.log_tail());
         }
         if !holds.is_empty() {
-            let w = bench.hold(&format!("{}-held", args.bot), 4.min(holds[0]), &upstream, pid, None).await?;
+            let (w, _) = bench.hold(&held_bot, 4.min(holds[0]), &upstream, pid, None, async || Ok(Vec::new())).await?;
             if w.errors > 0 {
                 bail!("held warm-up streams failed: {:?}", w.error_kinds);
             }
@@ -289,20 +305,47 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
         // Memory first: the server's heap has not yet been grown by the big levels.
         let mut memory: Vec<MemoryRow> = Vec::new();
         for &n in &holds {
-            let row = bench.hold(&format!("{}-held", args.bot), n, &upstream, pid, memory.last()).await?;
+            let (row, _) = bench.hold(&held_bot, n, &upstream, pid, memory.last(), async || Ok(Vec::new())).await?;
             if !args.json {
                 print_memory(&row, memory.is_empty());
             }
             memory.push(row);
         }
+        let cap = Duration::from_secs(args.max_seconds);
         let mut levels = Vec::new();
         for (i, &clients) in args.clients.iter().enumerate() {
-            let per_client = args.requests_per_client.unwrap_or_else(|| MIN_REQUESTS_PER_LEVEL.div_ceil(clients).max(5));
-            let row = bench.level(&args.bot, clients, per_client, Duration::from_secs(args.max_seconds), pid).await?;
+            let row = bench.level(&args.bot, clients, per_client(clients), cap, pid).await?;
             if !args.json {
                 print_level(&row, i == 0);
             }
             levels.push(row);
+        }
+        // New requests while streams stay open: what a chat client sees on a server
+        // busy with long (LLM) answers.
+        let mut background = None;
+        if args.open_streams > 0 {
+            let n = args.open_streams;
+            let during = async || {
+                let mut rows = Vec::new();
+                for &clients in &args.open_streams_clients {
+                    let mut row = bench.level(&args.bot, clients, per_client(clients), cap, pid).await?;
+                    row.open_streams = n;
+                    rows.push(row);
+                }
+                Ok(rows)
+            };
+            let (held, rows) = bench.hold(&held_bot, n, &upstream, pid, None, during).await?;
+            if !args.json {
+                println!(
+                    "\nthe same, while {} streams of the LLM bot are held open ({} ended early, {} errors among them):",
+                    held.open, held.finished_early, held.errors
+                );
+                for (i, r) in rows.iter().enumerate() {
+                    print_level(r, i == 0);
+                }
+            }
+            levels.extend(rows);
+            background = Some(MemoryRow { kind: "open_streams", ..held });
         }
         server.stop()?;
         if args.json {
@@ -311,6 +354,9 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string(r)?);
             }
             for r in &levels {
+                println!("{}", serde_json::to_string(r)?);
+            }
+            if let Some(r) = &background {
                 println!("{}", serde_json::to_string(r)?);
             }
         } else {
@@ -417,6 +463,13 @@ fn print_level(r: &LevelRow, header: bool) {
     if r.errors > 0 {
         println!("    errors: {:?}", r.error_kinds);
     }
+}
+
+/// The most streams a run has open at once.
+fn peak_streams(args: &BenchServeArgs) -> usize {
+    let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
+    let background = if args.open_streams > 0 { args.open_streams + max(&args.open_streams_clients) } else { 0 };
+    max(&args.clients).max(max(&args.hold)).max(background).max(1)
 }
 
 /// Raise the soft limit of open files to the hard limit; fail when even that is
@@ -533,7 +586,7 @@ impl ServerSetup {
         let target = std::fs::canonicalize(bot_path).with_context(|| format!("resolving {}", bot_path.display()))?;
         std::os::unix::fs::symlink(&target, held_data.join("bots").join(&held))?;
         let data = std::fs::canonicalize(data)?;
-        let peak = args.clients.iter().chain(&args.hold).copied().max().unwrap_or(1);
+        let peak = peak_streams(args);
         let db = work.join("bench.db");
         let mut toml = format!(
             "listen = \"127.0.0.1:0\"\ndata = {}\ndatabase_url = {}\n",
@@ -971,6 +1024,7 @@ impl Bench {
             kind: "level",
             generator: "extractive",
             clients,
+            open_streams: 0,
             requests: outcomes.len(),
             answers: s.answers,
             errors: s.errors(),
@@ -1005,7 +1059,8 @@ impl Bench {
         upstream: &HeldUpstream,
         pid: u32,
         previous: Option<&MemoryRow>,
-    ) -> anyhow::Result<MemoryRow> {
+        during: impl AsyncFnOnce() -> anyhow::Result<Vec<LevelRow>>,
+    ) -> anyhow::Result<(MemoryRow, Vec<LevelRow>)> {
         let rss_idle = rss_mb(pid);
         // Streams that have seen their first delta and not ended; streams that ended.
         let (seen, finished) = (&AtomicUsize::new(0), &AtomicUsize::new(0));
@@ -1017,16 +1072,17 @@ impl Bench {
         };
         let streams = futures::future::join_all((0..n).map(client));
         // Measure once every stream is either open (its first delta arrived and the
-        // upstream holds its request) or over.
-        let measure = async {
+        // upstream holds its request) or over; run `during` while they are open.
+        let measure = async move {
             loop {
                 let done = finished.load(Ordering::SeqCst);
                 let held = upstream.state.held.load(Ordering::SeqCst);
                 if held + done >= n && seen.load(Ordering::SeqCst) >= held {
                     let open_secs = started.elapsed().as_secs_f64();
                     let row = (held, done, rss_mb(pid), open_secs, load_average());
+                    let levels = during().await;
                     upstream.release();
-                    return Ok(row);
+                    return Ok((row, levels));
                 }
                 if started.elapsed() > HOLD_TIMEOUT {
                     upstream.release();
@@ -1039,12 +1095,13 @@ impl Bench {
             }
         };
         let (outcomes, measured) = futures::join!(streams, measure);
-        let (open, early, rss_open, open_secs, load) = measured?;
+        let ((open, early, rss_open, open_secs, load), levels) = measured?;
+        let levels = levels?;
         let s = Summary::of(&outcomes);
         let kb_per_stream = if open > 0 { (rss_open - rss_idle) * 1024.0 / open as f64 } else { 0.0 };
         let marginal =
             previous.filter(|p| open > p.open).map(|p| (rss_open - p.rss_open_mb) * 1024.0 / (open - p.open) as f64);
-        Ok(MemoryRow {
+        let row = MemoryRow {
             kind: "memory",
             hold: n,
             open,
@@ -1059,7 +1116,8 @@ impl Bench {
             marginal_kb_per_stream: marginal,
             open_secs,
             load,
-        })
+        };
+        Ok((row, levels))
     }
 }
 

@@ -57,6 +57,7 @@ fn a_tiny_run_reports_every_level_without_errors() {
     let (docs, questions) = small_corpus(work.path());
     let out = docent()
         .args(["bench", "serve", "--clients", "1,4", "--requests-per-client", "2", "--hold", "4", "--json"])
+        .args(["--open-streams", "3", "--open-streams-clients", "2"])
         .arg("--corpus")
         .arg(&docs)
         .arg("--scratch")
@@ -77,8 +78,9 @@ fn a_tiny_run_reports_every_level_without_errors() {
     assert!(setup[0]["server_rss_ready_mb"].as_f64().unwrap_or(0.0) > 0.0, "the server's RSS was read: {stdout}");
 
     let levels = of("level");
-    let clients: Vec<u64> = levels.iter().filter_map(|r| r["clients"].as_u64()).collect();
-    assert_eq!(clients, [1, 4], "{stdout}");
+    let clients: Vec<(u64, u64)> =
+        levels.iter().filter_map(|r| Some((r["clients"].as_u64()?, r["open_streams"].as_u64()?))).collect();
+    assert_eq!(clients, [(1, 0), (4, 0), (2, 3)], "the plain levels, then one beside 3 open streams: {stdout}");
     for r in &levels {
         let n = r["clients"].as_u64().unwrap_or(0) * 2;
         assert_eq!(r["requests"], n, "every client made its requests: {r}");
@@ -100,6 +102,11 @@ fn a_tiny_run_reports_every_level_without_errors() {
     let (open, early) = (m["open"].as_u64().unwrap_or(0), m["finished_early"].as_u64().unwrap_or(0));
     assert_eq!(open + early, 4, "each stream was open at the measurement or had ended: {m}");
     assert!(open > 0, "billing questions reach the LLM generator: {m}");
+
+    let background = of("open_streams");
+    assert_eq!(background.len(), 1, "{stdout}");
+    assert_eq!(background[0]["errors"], 0, "the streams held during a level ended well: {}", background[0]);
+    assert_eq!(background[0]["answers"], 3, "{}", background[0]);
 }
 
 #[test]
