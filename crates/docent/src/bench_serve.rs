@@ -487,7 +487,7 @@ fn raise_nofile_limit(want: u64) -> anyhow::Result<u64> {
             lim = raised;
         }
     }
-    let soft = lim.rlim_cur as u64;
+    let soft: u64 = lim.rlim_cur;
     if soft < want {
         bail!("this run needs {want} open files but the limit is {soft} (hard limit): raise it (`ulimit -Hn`) or use fewer clients");
     }
