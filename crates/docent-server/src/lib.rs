@@ -159,7 +159,14 @@ impl Server {
             let _ = stop_tx.send(true);
         };
         info!(%addr, "listening");
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        // TCP_NODELAY: an SSE frame is a small write; with Nagle's algorithm each one
+        // after the first waits for the client's delayed ACK (~40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let server = axum::serve(listener, app).with_graceful_shutdown(signal);
         let mut stopped = stop_rx.clone();
         let deadline = async move {
             let _ = stopped.wait_for(|s| *s).await;

@@ -17,6 +17,7 @@ use docent_ingest::{ingest, IngestOptions, NoProgress, SourceSpec};
 use serde::Serialize;
 
 pub use crate::bench_search::BenchSearchArgs;
+pub use crate::bench_serve::BenchServeArgs;
 
 /// `docent bench …` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -25,6 +26,9 @@ pub enum BenchCommand {
     Ingest(BenchIngestArgs),
     /// Search latency per mode (p50/p95/p99, QPS), query embedding apart, and RSS.
     Search(BenchSearchArgs),
+    /// The answer server under load: TTFT, full-answer latency and throughput of
+    /// streaming chat at several concurrency levels, and memory per open stream.
+    Serve(BenchServeArgs),
 }
 
 /// Arguments of `docent bench ingest`.
@@ -112,6 +116,10 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
         }
         BenchCommand::Search(args) => {
             crate::bench_search::run(&args)?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        BenchCommand::Serve(args) => {
+            crate::bench_serve::run(&args)?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }

@@ -521,7 +521,7 @@ fn cpu_ms() -> f64 {
 }
 
 /// The `p` quantile (nearest rank) of sorted values.
-fn pct(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

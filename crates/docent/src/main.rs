@@ -4,6 +4,7 @@
 mod ask_cmd;
 mod bench_cmd;
 mod bench_search;
+mod bench_serve;
 mod eval_cmd;
 mod ingest_cmd;
 mod progress;
@@ -41,7 +42,7 @@ pub struct DataArgs {
 enum Command {
     /// Index folders, files or sites into a new generation of a bot's index.
     Ingest(ingest_cmd::IngestArgs),
-    /// Benchmarks: ingest throughput, search latency.
+    /// Benchmarks: ingest throughput, search latency, the answer server under load.
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
     /// Search a bot's index: BM25, dense or hybrid, with the score breakdown.

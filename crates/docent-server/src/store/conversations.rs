@@ -166,6 +166,10 @@ pub fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
     Some((at.parse().ok()?, id.to_string()))
 }
 
+/// Frames stored per `INSERT` (4 parameters each; far below SQLite's and PostgreSQL's
+/// parameter limits).
+const EVENT_ROWS_PER_INSERT: usize = 100;
+
 const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, role, content, status, finish_reason, sources, citations, \
                                usage, timings, request_id, created_at";
 
@@ -180,6 +184,7 @@ impl Store {
     ) -> Result<Conversation, StoreError> {
         let now = now_ms();
         let user_id = user_id.map(storable);
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO conversations (id, bot_id, user_id, state, metadata, created_at, updated_at) \
              VALUES ($1, $2, $3, 'open', $4, $5, $6)",
@@ -249,6 +254,7 @@ impl Store {
 
     /// Delete a conversation and everything in it; `false` when it did not exist.
     pub async fn delete_conversation(&self, id: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "DELETE FROM message_events WHERE message_id IN (SELECT id FROM messages WHERE conversation_id = $1)",
@@ -264,6 +270,7 @@ impl Store {
 
     /// Set a conversation's state.
     pub async fn set_conversation_state(&self, id: &str, state: ConversationState) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("UPDATE conversations SET state = $1, updated_at = $2 WHERE id = $3")
             .bind(state.as_str())
             .bind(now_ms())
@@ -274,8 +281,14 @@ impl Store {
     }
 
     /// Append a message at the end of its conversation.
+    ///
+    /// The transaction writes first (the conversation's `updated_at`): it then holds
+    /// the write lock (SQLite) or the conversation's row lock (PostgreSQL) while it
+    /// counts, so two inserts cannot take the same `seq`, and SQLite never has to
+    /// upgrade a read snapshot to a write (which fails at once with `SQLITE_BUSY`).
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<Message, StoreError> {
         let now = now_ms();
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
         // Write the conversation row first: that takes its row lock on PostgreSQL and
         // the write lock on SQLite, so two inserts into one conversation (two replicas,
@@ -339,6 +352,7 @@ impl Store {
         timings: &serde_json::Value,
         events: &[StoredEvent],
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "UPDATE messages SET content = $1, status = 'complete', finish_reason = $2, sources = $3, citations = $4, \
@@ -353,14 +367,20 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        for e in events {
-            sqlx::query("INSERT INTO message_events (message_id, event_id, event, data) VALUES ($1, $2, $3, $4)")
-                .bind(id)
-                .bind(e.id as i64)
-                .bind(&e.event)
-                .bind(&e.data)
-                .execute(&mut *tx)
-                .await?;
+        // Many rows per statement: a turn streamed word by word has dozens of frames,
+        // and every statement is a round trip to the connection's worker thread.
+        for batch in events.chunks(EVENT_ROWS_PER_INSERT) {
+            let mut sql = String::from("INSERT INTO message_events (message_id, event_id, event, data) VALUES ");
+            for i in 0..batch.len() {
+                let n = i * 4;
+                let sep = if i == 0 { "" } else { ", " };
+                sql.push_str(&format!("{sep}(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+            }
+            let mut insert = sqlx::query(&sql);
+            for e in batch {
+                insert = insert.bind(id).bind(e.id as i64).bind(&e.event).bind(&e.data);
+            }
+            insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -108,6 +108,7 @@ impl Store {
     pub async fn insert_key(&self, k: &NewKey<'_>) -> Result<ApiKeyRecord, StoreError> {
         let now = now_ms();
         let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO api_keys (id, kind, name, secret_hash, bots, scopes, origins, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -155,6 +156,7 @@ impl Store {
 
     /// Revoke a key; `false` when there is no such key (or it was already revoked).
     pub async fn revoke_key(&self, id: &str) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_ms())
             .bind(id)
@@ -163,9 +165,14 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Note a successful use (best effort; at most once a minute per key matters).
+    /// Note a successful use (best effort; at most once a minute per key matters, so
+    /// this process writes it at most once a minute per key).
     pub async fn touch_key(&self, id: &str) -> Result<(), StoreError> {
         let now = now_ms();
+        if !self.should_touch(id, now) {
+            return Ok(());
+        }
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE api_keys SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)",
         )

@@ -4,7 +4,11 @@
 //! sqlx's `Any` driver picks the backend from the URL; the SQL is portable (`$n`
 //! placeholders, TEXT for ids and JSON, BIGINT epoch milliseconds) and the
 //! migrations in `migrations/` run at start-up. SQLite runs in WAL mode with a busy
-//! timeout so readers never block the one writer.
+//! timeout so readers never block the one writer, and this process's writes take
+//! turns on an in-process lock ([`Store::write_turn`]): SQLite has one writer at a
+//! time anyway, and pool connections racing for it fail a deferred transaction that
+//! read first with `SQLITE_BUSY` at once (no busy handler runs for it) or wait in
+//! the busy handler's sleeps — both seen under two concurrent chat requests.
 //!
 //! Useful for: everything the server must remember across requests and restarts.
 //! Not for: index data (the index directory) or per-process caches.
@@ -12,8 +16,10 @@
 mod conversations;
 mod keys;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -62,6 +68,11 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Serialises this process's write transactions on SQLite (see the module docs).
+    writes: Arc<tokio::sync::Mutex<()>>,
+    /// When each key's `last_used_at` was last written (epoch ms), so a busy key costs
+    /// one write a minute, not one per request.
+    touched: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 /// A page of a list with its cursor.
@@ -111,7 +122,12 @@ impl Store {
         let pool = options.connect(url).await?;
         MIGRATOR.run(&pool).await?;
         info!(backend = ?backend, "store ready");
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            writes: Arc::new(tokio::sync::Mutex::new(())),
+            touched: Arc::new(Mutex::new(HashMap::new())),
+        };
         store.recover_interrupted().await?;
         Ok(store)
     }
@@ -142,6 +158,28 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Hold this while running a write (a statement or a transaction) on SQLite: one
+    /// writer of this process at a time, in arrival order. `None` on PostgreSQL, which
+    /// handles concurrent writers itself.
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writes.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Whether key `id`'s use at `now` should be written (at most once a minute).
+    pub(crate) fn should_touch(&self, id: &str, now: i64) -> bool {
+        let mut touched = self.touched.lock().unwrap_or_else(|p| p.into_inner());
+        match touched.get(id) {
+            Some(&at) if now - at < 60_000 => false,
+            _ => {
+                touched.insert(id.to_string(), now);
+                true
+            }
+        }
     }
 }
 
