@@ -104,6 +104,9 @@ pub struct BenchSearchArgs {
     /// recall@10 / @50 against the exact scan and its latency (top 10 and top 50).
     #[arg(long, value_delimiter = ',')]
     pub ef_sweep: Vec<usize>,
+    /// Candidates taken from each retriever before fusion (default: the retriever's).
+    #[arg(long)]
+    pub candidates: Option<usize>,
     /// Run BM25 on a pool thread in parallel with the dense search (hybrid modes).
     #[arg(long)]
     pub parallel: bool,
@@ -126,6 +129,15 @@ fn ann_config(args: &BenchSearchArgs) -> anyhow::Result<AnnConfig> {
             .with_context(|| format!("--ann-quantization `{q}`: use f32, f16 or i8"))?;
     }
     Ok(c)
+}
+
+/// The retriever settings of the run: the defaults with `--parallel` / `--candidates`.
+fn retriever_config(args: &BenchSearchArgs, ann: AnnConfig) -> RetrieverConfig {
+    let mut c = RetrieverConfig { ann, parallel: args.parallel, ..Default::default() };
+    if let Some(n) = args.candidates {
+        c.candidates = n.max(1);
+    }
+    c
 }
 
 /// Latency of one mode.
@@ -285,12 +297,8 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
 
     let t = Instant::now();
     let ann = ann_config(args)?;
-    let retriever = Retriever::open_with(
-        &bot,
-        Arc::clone(&embedder),
-        RetrieverConfig { ann, parallel: args.parallel, ..Default::default() },
-    )
-    .with_context(|| format!("opening {}", bot.path().display()))?;
+    let retriever = Retriever::open_with(&bot, Arc::clone(&embedder), retriever_config(args, ann))
+        .with_context(|| format!("opening {}", bot.path().display()))?;
     let open_secs = t.elapsed().as_secs_f64();
     let rss_open = rss_mb("VmRSS");
     let snapshot = retriever.snapshot();
@@ -364,7 +372,7 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
             // Force a graph; do not leave a cache file in somebody's index.
             AnnConfig { threshold: 0, cache: corpus.is_some(), ..ann }
         };
-        let config = RetrieverConfig { ann: other, parallel: args.parallel, ..Default::default() };
+        let config = retriever_config(args, other);
         let second = Retriever::open_with(&bot, Arc::clone(&embedder), config)?;
         rows.push(bench(&second, "dense", SearchMode::Dense, None, args.queries)?);
         rows.push(bench(&second, "hybrid", SearchMode::Hybrid, None, args.queries)?);
