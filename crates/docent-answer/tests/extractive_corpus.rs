@@ -24,12 +24,14 @@ use extractive_support::{run, unfaithful};
 
 const BASE_URL: &str = "https://help.lumenledger.example/";
 const K: usize = 5;
-/// Measured on this corpus (0.865, 0.801, 0.478 and 0.043, see BENCHMARKS.md), with a
-/// margin of about two questions' worth each way.
-const MIN_CITES_EXPECTED: f64 = 0.84;
-const MIN_FIRST_CITES_EXPECTED: f64 = 0.77;
-const MIN_REFUSED: f64 = 0.43;
-const MAX_FALSE_REFUSALS: f64 = 0.065;
+/// Measured on this corpus with the confidence refitted under the current BM25 boosts
+/// (0.837, 0.766, 0.609 and 0.057; the earlier fit gave 0.851, 0.780, 0.478 and 0.043:
+/// three more unanswerable questions refused for two answerable ones, see
+/// BENCHMARKS.md), with a margin of about two questions' worth each way.
+const MIN_CITES_EXPECTED: f64 = 0.82;
+const MIN_FIRST_CITES_EXPECTED: f64 = 0.75;
+const MIN_REFUSED: f64 = 0.52;
+const MAX_FALSE_REFUSALS: f64 = 0.072;
 
 fn workspace() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))

@@ -87,6 +87,22 @@ fn recall_at_10_is_at_least_098_against_the_exact_scan() {
     assert!(r10 >= 0.98, "recall@10 {r10:.4} < 0.98");
     assert!(r50 >= 0.95, "recall@50 {r50:.4} < 0.95");
 
+    // Each search sets its own beam (the count asked of usearch): a beam of k is
+    // measurably worse than the configured one, so the per-search beam is really used.
+    let beam_recall = |ef: usize| {
+        let mut found = 0usize;
+        for q in &queries {
+            let truth: HashSet<u32> =
+                exact_top_k(&rows, DIM, q, 10, None, &exact_cfg()).iter().map(|s| s.ordinal).collect();
+            found += ann.search_with_ef(q, 10, ef).iter().filter(|s| truth.contains(&s.ordinal)).count();
+        }
+        found as f64 / (10 * queries.len()) as f64
+    };
+    let (narrow, configured) = (beam_recall(10), beam_recall(config.ef_for(n, 10)));
+    eprintln!("recall@10 with a beam of 10: {narrow:.4}; with the configured beam: {configured:.4}");
+    assert!((configured - r10).abs() < 1e-9, "search() uses ef_for's beam");
+    assert!(narrow < configured, "a beam of 10 ({narrow:.4}) should lose rows the beam of 64 finds");
+
     // Filters: a broad one goes through the graph's filtered search, a selective one
     // through the exact scan of the allowed rows (so it is exact).
     let mut half = RowSet::empty(n);

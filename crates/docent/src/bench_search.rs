@@ -31,7 +31,7 @@ use docent_index::{
     GenerationWriter, ModelFiles,
 };
 use docent_retrieval::dense::synthetic::{CorpusParams, SyntheticCorpus};
-use docent_retrieval::dense::{AnnConfig, DenseIndex};
+use docent_retrieval::dense::{AnnConfig, AnnIndex, DenseIndex, ExactIndex};
 use docent_retrieval::rerank::OfflineReranker;
 use docent_retrieval::{Filters, QueryEmbedder, Retriever, RetrieverConfig, SearchMode, SearchRequest, Snapshot};
 use serde::Serialize;
@@ -100,6 +100,13 @@ pub struct BenchSearchArgs {
     /// Storage of the HNSW graph's vectors: f32, f16 or i8 (default: the retriever's default).
     #[arg(long)]
     pub ann_quantization: Option<String>,
+    /// Instead of the modes: for each of these HNSW beam widths (`ef`), the graph's
+    /// recall@10 / @50 against the exact scan and its latency (top 10 and top 50).
+    #[arg(long, value_delimiter = ',')]
+    pub ef_sweep: Vec<usize>,
+    /// Candidates taken from each retriever before fusion (default: the retriever's).
+    #[arg(long)]
+    pub candidates: Option<usize>,
     /// Run BM25 on a pool thread in parallel with the dense search (hybrid modes).
     #[arg(long)]
     pub parallel: bool,
@@ -122,6 +129,15 @@ fn ann_config(args: &BenchSearchArgs) -> anyhow::Result<AnnConfig> {
             .with_context(|| format!("--ann-quantization `{q}`: use f32, f16 or i8"))?;
     }
     Ok(c)
+}
+
+/// The retriever settings of the run: the defaults with `--parallel` / `--candidates`.
+fn retriever_config(args: &BenchSearchArgs, ann: AnnConfig) -> RetrieverConfig {
+    let mut c = RetrieverConfig { ann, parallel: args.parallel, ..Default::default() };
+    if let Some(n) = args.candidates {
+        c.candidates = n.max(1);
+    }
+    c
 }
 
 /// Latency of one mode.
@@ -281,12 +297,8 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
 
     let t = Instant::now();
     let ann = ann_config(args)?;
-    let retriever = Retriever::open_with(
-        &bot,
-        Arc::clone(&embedder),
-        RetrieverConfig { ann, parallel: args.parallel, ..Default::default() },
-    )
-    .with_context(|| format!("opening {}", bot.path().display()))?;
+    let retriever = Retriever::open_with(&bot, Arc::clone(&embedder), retriever_config(args, ann))
+        .with_context(|| format!("opening {}", bot.path().display()))?;
     let open_secs = t.elapsed().as_secs_f64();
     let rss_open = rss_mb("VmRSS");
     let snapshot = retriever.snapshot();
@@ -313,6 +325,10 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
     };
     if wants("embed") {
         rows.push(time_embedding(&embedder, &real_texts, args, &label, chunks)?);
+    }
+
+    if !args.ef_sweep.is_empty() {
+        return ef_sweep(args, &snapshot, &ann, &vectors[warm..], &label);
     }
 
     let queries = Queries { texts: &texts, vectors: &vectors, warm, k: args.k };
@@ -356,7 +372,7 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
             // Force a graph; do not leave a cache file in somebody's index.
             AnnConfig { threshold: 0, cache: corpus.is_some(), ..ann }
         };
-        let config = RetrieverConfig { ann: other, parallel: args.parallel, ..Default::default() };
+        let config = retriever_config(args, other);
         let second = Retriever::open_with(&bot, Arc::clone(&embedder), config)?;
         rows.push(bench(&second, "dense", SearchMode::Dense, None, args.queries)?);
         rows.push(bench(&second, "hybrid", SearchMode::Hybrid, None, args.queries)?);
@@ -414,6 +430,112 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
             println!(
                 "  HNSW vs exact on {} query vectors: recall@10 {:.4}, recall@50 {:.4}",
                 r.queries, r.recall_at_10, r.recall_at_50
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One beam width of `--ef-sweep`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRow {
+    /// `ef_sweep`.
+    pub kind: &'static str,
+    /// Index label.
+    pub index: String,
+    /// Rows of the graph.
+    pub chunks: usize,
+    /// HNSW connectivity of the graph.
+    pub m: usize,
+    /// Storage of the graph's vectors.
+    pub quantization: String,
+    /// Beam width asked for (usearch uses `max(ef, k)`).
+    pub ef: usize,
+    /// Mean |graph top-10 ∩ exact top-10| / 10.
+    pub recall_at_10: f64,
+    /// Mean |graph top-50 ∩ exact top-50| / 50.
+    pub recall_at_50: f64,
+    /// Share of queries whose top 10 has fewer than half of the exact top 10 (the
+    /// walk ended in the wrong region of the graph).
+    pub lost_at_10: f64,
+    /// Top-10 search latency p50 / p99 and CPU p50 / p99, ms.
+    pub k10_ms: [f64; 4],
+    /// Top-50 search latency p50 / p99 and CPU p50 / p99, ms.
+    pub k50_ms: [f64; 4],
+    /// Load average (1 min) when the row was measured.
+    pub load_average: f64,
+}
+
+fn load_average() -> f64 {
+    fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0.0)
+}
+
+/// `--ef-sweep`: the graph of the generation (with the run's build settings) against
+/// the exact scan, beam width by beam width. The exact top 50 of the `--queries` timed
+/// query vectors is the truth, and the same queries are timed.
+fn ef_sweep(
+    args: &BenchSearchArgs,
+    snapshot: &Snapshot,
+    ann: &AnnConfig,
+    vectors: &[Vec<f32>],
+    label: &str,
+) -> anyhow::Result<()> {
+    let index = Arc::new(docent_index::IndexSnapshot::open_dir(snapshot.index().dir())?);
+    let graph = AnnIndex::for_snapshot(Arc::clone(&index), &AnnConfig { threshold: 0, ..*ann }, Default::default())?;
+    let exact = ExactIndex::new(index, Default::default());
+    let sample = &vectors[..vectors.len().min(args.queries)];
+    let t = Instant::now();
+    let truth: Vec<Vec<u32>> =
+        sample.iter().map(|q| exact.search(q, 50, None).iter().map(|s| s.ordinal).collect()).collect();
+    eprintln!("exact top 50 of {} queries in {:.1}s", sample.len(), t.elapsed().as_secs_f64());
+    let timed = &vectors[..vectors.len().min(args.queries)];
+    let time = |k: usize, ef: usize| {
+        for q in timed.iter().take(50) {
+            graph.search_with_ef(q, k, ef);
+        }
+        let (mut lat, mut cpu) = (Vec::with_capacity(timed.len()), Vec::with_capacity(timed.len()));
+        for q in timed {
+            let (s, c) = (Instant::now(), cpu_ms());
+            std::hint::black_box(graph.search_with_ef(q, k, ef));
+            lat.push(s.elapsed().as_secs_f64() * 1e3);
+            cpu.push(cpu_ms() - c);
+        }
+        let r = summarize(lat, cpu);
+        [r.p50_ms, r.p99_ms, r.cpu_p50_ms, r.cpu_p99_ms]
+    };
+    for &ef in &args.ef_sweep {
+        let (mut found10, mut found50, mut lost) = (0usize, 0usize, 0usize);
+        for (q, t) in sample.iter().zip(&truth) {
+            let top10: std::collections::HashSet<u32> = t.iter().take(10).copied().collect();
+            let top50: std::collections::HashSet<u32> = t.iter().copied().collect();
+            let hit10 = graph.search_with_ef(q, 10, ef).iter().filter(|s| top10.contains(&s.ordinal)).count();
+            found10 += hit10;
+            lost += usize::from(hit10 * 2 < top10.len());
+            found50 += graph.search_with_ef(q, 50, ef).iter().filter(|s| top50.contains(&s.ordinal)).count();
+        }
+        let n = sample.len().max(1) as f64;
+        let row = SweepRow {
+            kind: "ef_sweep",
+            index: label.to_string(),
+            chunks: graph.len(),
+            m: ann.connectivity,
+            quantization: format!("{:?}", ann.quantization).to_lowercase(),
+            ef,
+            recall_at_10: found10 as f64 / (10.0 * n),
+            recall_at_50: found50 as f64 / (50.0 * n),
+            lost_at_10: lost as f64 / n,
+            k10_ms: time(10, ef),
+            k50_ms: time(50, ef),
+            load_average: load_average(),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&row)?);
+        } else {
+            println!(
+                "M {:>2} {:<4} ef {:>4}: recall@10 {:.4} @50 {:.4} lost {:.3} | k10 p50/p99 {:.3}/{:.3} cpu {:.3}/{:.3} | k50 p50/p99 {:.3}/{:.3} cpu {:.3}/{:.3} | load {:.2}",
+                row.m, row.quantization, ef, row.recall_at_10, row.recall_at_50, row.lost_at_10,
+                row.k10_ms[0], row.k10_ms[1], row.k10_ms[2], row.k10_ms[3],
+                row.k50_ms[0], row.k50_ms[1], row.k50_ms[2], row.k50_ms[3], row.load_average
             );
         }
     }
