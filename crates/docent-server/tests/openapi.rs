@@ -161,3 +161,90 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     assert_valid(&spec, "Deleted", &deleted);
     s.stop().await;
 }
+
+/// Walks every operation the description marks as needing a key: without one (401),
+/// with a secret key that holds no scope (403), with a public key from an Origin the
+/// bot does not allow (403). A route added later is walked too, or the test asks for
+/// its request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin() {
+    use docent_server::auth::create_key;
+    use docent_server::store::KeyKind;
+    let s = start(Gen::Extractive, |c| {
+        c.auth.required = true;
+        c.bots[0].allowed_origins = vec!["https://docs.example.com".into()];
+    })
+    .await;
+    let store = &s.state.store;
+    let all: Vec<String> = ["chat", "search", "conversations:read", "admin"].iter().map(|x| x.to_string()).collect();
+    let admin = create_key(store, KeyKind::Secret, "admin", &[], &all, &[]).await.expect("key");
+    let scopeless = create_key(store, KeyKind::Secret, "none", &[], &[], &[]).await.expect("key");
+    let public = create_key(store, KeyKind::Public, "w", &["docs".into()], &["chat".into()], &[]).await.expect("key");
+    // A real conversation and answer, so the routes with ids get past their lookups.
+    let first = s
+        .http
+        .post(s.url("/v1/chat"))
+        .bearer_auth(&admin.key)
+        .json(&json!({"bot_id": "docs", "message": "How long do I have to ask for a refund?"}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.expect("json");
+    let (conversation, message) = (
+        first["conversation_id"].as_str().expect("conversation").to_string(),
+        first["message"]["id"].as_str().expect("message").to_string(),
+    );
+    let spec = spec_of(&s).await;
+    let mut walked = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("operations") {
+            if !op["security"].is_array() {
+                continue;
+            }
+            let url = path.replace("{id}", &conversation).replace("{message_id}", &message);
+            let (url, body) = match (method.as_str(), path.as_str()) {
+                ("post", "/v1/chat") => (url, Some(json!({"bot_id": "docs", "message": "hi"}))),
+                ("post", "/v1/search") => (url, Some(json!({"bot_id": "docs", "q": "refund"}))),
+                ("get", "/v1/search") => (format!("{url}?bot_id=docs&q=refund"), None),
+                ("post", "/v1/conversations") => (url, Some(json!({"bot_id": "docs"}))),
+                ("get", "/v1/conversations") => (format!("{url}?bot_id=docs"), None),
+                ("get" | "delete", _) => (url, None),
+                other => panic!("a request for {other:?} is missing from this walk"),
+            };
+            let send = |key: Option<&str>, origin: Option<&str>| {
+                let verb = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+                let mut r = s.http.request(verb, s.url(&url));
+                if let Some(b) = &body {
+                    r = r.json(b);
+                }
+                if let Some(k) = key {
+                    r = r.bearer_auth(k);
+                }
+                if let Some(o) = origin {
+                    r = r.header("origin", o);
+                }
+                r.send()
+            };
+            let code = |res: reqwest::Response| async move {
+                let status = res.status().as_u16();
+                let v: Value = res.json().await.unwrap_or_default();
+                (status, v["error"]["code"].as_str().unwrap_or_default().to_string())
+            };
+            let what = format!("{method} {path}");
+            assert_eq!(code(send(None, None).await.expect("req")).await, (401, "missing_api_key".into()), "{what}");
+            let (status, err) = code(send(Some(&scopeless.key), None).await.expect("req")).await;
+            if path == "/v1/bots" {
+                // Listing the bots a key may use needs no scope.
+                assert_eq!(status, 200, "{what}");
+            } else {
+                assert_eq!((status, err.as_str()), (403, "missing_scope"), "{what}");
+            }
+            let foreign = code(send(Some(&public.key), Some("https://evil.example")).await.expect("req")).await;
+            assert_eq!(foreign, (403, "origin_not_allowed".into()), "{what}");
+            walked += 1;
+        }
+    }
+    assert!(walked >= 9, "walked {walked} keyed operations");
+    s.stop().await;
+}
