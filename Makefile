@@ -40,7 +40,7 @@ run: ingest-corpus
 	@echo "Try it:"
 	@echo "  curl -N http://$(LISTEN)/v1/chat -H \"Authorization: Bearer \$$(cat $(DATA)/dev-key.txt)\" \\"
 	@echo "       -H 'Content-Type: application/json' \\"
-	@echo "       -d '{\"bot_id\":\"$(BOT)\",\"message\":\"How long do I have to ask for a refund?\",\"stream\":true}'"
+	@echo "       -d '{\"bot_id\":\"$(BOT)\",\"message\":\"How many days do I have to request a refund?\",\"stream\":true}'"
 	@echo "  target/release/docent ask \"Which roles can manage API keys?\" --data $(DATA)"
 	@echo
 	$(DOCENT) serve --data $(DATA) --listen $(LISTEN)
