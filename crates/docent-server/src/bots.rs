@@ -16,6 +16,8 @@ use docent_retrieval::{QueryEmbedder, ReloadOutcome, Retriever, RetrieverConfig}
 use tracing::{info, info_span, warn};
 
 use crate::config::{BotConfig, ServerConfig};
+use crate::store::Store;
+use crate::webhooks::{Event, EventType};
 
 /// One bot at run time.
 pub struct BotRuntime {
@@ -59,12 +61,16 @@ impl BotRuntime {
     }
 
     /// Open the index if it is not open yet, else pick up a newly published
-    /// generation. Blocking (file I/O): call from a blocking thread.
-    pub fn refresh(&self, embedder: &Arc<QueryEmbedder>) {
+    /// generation; `Some((from, to))` when a new generation was swapped in. Blocking
+    /// (file I/O): call from a blocking thread.
+    pub fn refresh(&self, embedder: &Arc<QueryEmbedder>) -> Option<(u64, u64)> {
         let _span = info_span!("reload", bot = %self.config.id).entered();
         match self.retriever.load_full() {
             Some(r) => match r.reload_if_changed() {
-                Ok(ReloadOutcome::Swapped { from, to }) => info!(from, to, "index generation swapped"),
+                Ok(ReloadOutcome::Swapped { from, to }) => {
+                    info!(from, to, "index generation swapped");
+                    return Some((from, to));
+                }
                 Ok(ReloadOutcome::Unchanged { .. }) => {}
                 Err(e) => warn!(error = %e, "reload failed; keeping the live generation"),
             },
@@ -84,6 +90,7 @@ impl BotRuntime {
                 }
             },
         }
+        None
     }
 }
 
@@ -139,8 +146,9 @@ impl Bots {
         &self.embedder
     }
 
-    /// Refresh every bot every `period` until the task is dropped.
-    pub async fn reload_loop(self, period: Duration) {
+    /// Refresh every bot every `period` until the task is dropped; each swap to a new
+    /// generation fires `index.updated` through `store` (when given).
+    pub async fn reload_loop(self, period: Duration, store: Option<Store>) {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -148,13 +156,30 @@ impl Bots {
             tick.tick().await;
             let bots = self.clone();
             let joined = tokio::task::spawn_blocking(move || {
-                for b in bots.iter() {
-                    b.refresh(&bots.embedder);
-                }
+                bots.iter().filter_map(|b| b.refresh(&bots.embedder).map(|s| (b.config.id.clone(), s))).collect()
             })
             .await;
-            if let Err(e) = joined {
-                warn!(error = %e, "index reload task failed");
+            let swapped: Vec<(String, (u64, u64))> = match joined {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "index reload task failed");
+                    continue;
+                }
+            };
+            if let Some(store) = &store {
+                for (bot, (from, to)) in swapped {
+                    // Keyed by bot and generation: replicas swapping to the same
+                    // generation queue one event per endpoint, not one each.
+                    let event = Event::with_key(
+                        EventType::IndexUpdated,
+                        &bot,
+                        &to.to_string(),
+                        serde_json::json!({"generation": to, "previous_generation": from}),
+                    );
+                    if let Err(e) = store.emit(&event).await {
+                        warn!(bot = %bot, error = %e, "could not queue index.updated");
+                    }
+                }
             }
         }
     }
