@@ -38,6 +38,9 @@ async fn every_route_is_described_with_its_methods_and_auth() {
         ("/v1/conversations", &["get", "post"]),
         ("/v1/conversations/{id}", &["get", "delete"]),
         ("/v1/conversations/{id}/messages/{message_id}/events", &["get"]),
+        ("/v1/webhooks", &["get", "post"]),
+        ("/v1/webhooks/{id}", &["delete"]),
+        ("/v1/webhooks/{id}/deliveries", &["get"]),
         ("/v1/bots", &["get"]),
         ("/v1/openapi.json", &["get"]),
         ("/healthz", &["get"]),
@@ -209,6 +212,11 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
                 ("get", "/v1/search") => (format!("{url}?bot_id=docs&q=refund"), None),
                 ("post", "/v1/conversations") => (url, Some(json!({"bot_id": "docs"}))),
                 ("get", "/v1/conversations") => (format!("{url}?bot_id=docs"), None),
+                ("post", "/v1/webhooks") => (
+                    url,
+                    Some(json!({"bot_id": "docs", "url": "https://hooks.example/in", "events": ["lead.captured"]})),
+                ),
+                ("get", "/v1/webhooks") => (format!("{url}?bot_id=docs"), None),
                 ("get" | "delete", _) => (url, None),
                 other => panic!("a request for {other:?} is missing from this walk"),
             };
@@ -245,6 +253,6 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
             walked += 1;
         }
     }
-    assert!(walked >= 9, "walked {walked} keyed operations");
+    assert!(walked >= 13, "walked {walked} keyed operations");
     s.stop().await;
 }
