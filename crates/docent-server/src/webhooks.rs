@@ -664,4 +664,40 @@ mod tests {
         assert_eq!(env["data"]["generation"], 7);
         assert!(env["created_at"].as_str().expect("time").ends_with('Z'));
     }
+
+    #[test]
+    fn the_webhooks_table_parses_and_its_errors_name_the_key() {
+        use crate::config::ServerConfig;
+        let file = r#"
+[[bots]]
+id = "docs"
+[webhooks]
+max_attempts = 5
+[[webhooks.endpoints]]
+bot = "docs"
+url = "https://hooks.example.com/docent"
+events = ["conversation.started", "index.updated"]
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#;
+        let c = ServerConfig::from_toml(file, "docent.toml").expect("parses");
+        c.validate("docent.toml").expect("valid");
+        assert_eq!(c.webhooks.max_attempts, 5);
+        assert_eq!(c.webhooks.timeout_secs, 10, "unset keys keep their defaults");
+        let e = &c.webhooks.endpoints[0];
+        assert_eq!(e.id(), c.webhooks.endpoints[0].clone().id(), "stable id");
+        assert!(crate::ids::looks_like(&e.id(), "wh"));
+        assert!(!format!("{c:?}").contains("MfKQ9r8"), "secrets never in Debug output");
+        let bad = |from: &str, to: &str| {
+            let c = ServerConfig::from_toml(&file.replace(from, to), "docent.toml").expect("parses");
+            c.validate("docent.toml").expect_err("invalid").to_string()
+        };
+        assert!(bad("bot = \"docs\"", "bot = \"nope\"").starts_with("docent.toml: webhooks.endpoints[0].bot:"));
+        assert!(bad("https://hooks", "ftp://hooks").starts_with("docent.toml: webhooks.endpoints[0].url:"));
+        assert!(bad("\"index.updated\"", "\"index.changed\"").starts_with("docent.toml: webhooks.endpoints[0].events:"));
+        assert!(bad("whsec_MfKQ", "MfKQ").starts_with("docent.toml: webhooks.endpoints[0].secret:"));
+        assert!(bad("max_attempts = 5", "max_attempts = 5\nlease_secs = 2")
+            .starts_with("docent.toml: webhooks.lease_secs:"));
+        let e = ServerConfig::from_toml(&file.replace("max_attempts", "max_attempt"), "docent.toml").expect_err("typo");
+        assert!(e.to_string().contains("max_attempt"), "{e}");
+    }
 }

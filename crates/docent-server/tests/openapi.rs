@@ -130,6 +130,17 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     assert!(!v.is_valid(&json!({"type": "bogus"})), "unknown event types are not described");
     assert!(!v.is_valid(&json!({"type": "delta"})), "a delta without text is not valid");
 
+    // Webhooks (to a port nobody listens on: the attempt fails and is logged).
+    let hook = s
+        .post(
+            "/v1/webhooks",
+            json!({"bot_id": "docs", "url": "http://127.0.0.1:9/", "events": ["conversation.started"]}),
+        )
+        .await;
+    assert_eq!(hook.status(), 201);
+    let hook: Value = hook.json().await.expect("json");
+    assert_valid(&spec, "WebhookCreated", &hook);
+
     // Conversations.
     let created = s.post("/v1/conversations", json!({"bot_id": "docs", "user": {"id": "v1"}})).await;
     assert_eq!(created.status(), 201);
@@ -139,6 +150,18 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     assert!(one["messages"]["data"].as_array().is_some_and(|m| m.len() == 2), "{one}");
     let page: Value = s.get("/v1/conversations?bot_id=docs&limit=1").await.json().await.expect("json");
     assert_valid(&spec, "ConversationPage", &page);
+
+    assert_valid(&spec, "WebhookPage", &s.get("/v1/webhooks").await.json().await.expect("json"));
+    let deliveries = format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().expect("id"));
+    let attempted = support::eventually(std::time::Duration::from_secs(20), || async {
+        let page: Value = s.get(&deliveries).await.json().await.expect("json");
+        page["data"][0]["attempt_log"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert!(attempted, "a delivery attempt is logged");
+    let page: Value = s.get(&deliveries).await.json().await.expect("json");
+    assert_valid(&spec, "DeliveryPage", &page);
+    assert!(page["data"][0]["attempt_log"][0]["error"].as_str().is_some_and(|e| !e.is_empty()), "{page}");
 
     // Search, bots, health.
     let hits: Value = s.get("/v1/search?bot_id=docs&q=refund%20window&k=3").await.json().await.expect("json");
