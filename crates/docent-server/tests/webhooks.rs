@@ -358,6 +358,17 @@ async fn admin_scope_and_bot_are_required() {
     let created = post(&admin.key).await.expect("req");
     assert_eq!(created.status(), 201);
     let id = created.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    // A key of one bot may leave bot_id out: the endpoint is that bot's.
+    let implicit = s
+        .http
+        .post(s.url("/v1/webhooks"))
+        .bearer_auth(&other.key)
+        .json(&json!({"url": "https://x.example/o", "events": ["index.updated"]}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(implicit.status(), 201);
+    assert_eq!(implicit.json::<Value>().await.expect("json")["bot_id"], "other");
     // The other bot's admin neither sees it in lists nor by id.
     let list: Value = s
         .http
@@ -369,7 +380,8 @@ async fn admin_scope_and_bot_are_required() {
         .json()
         .await
         .expect("json");
-    assert_eq!(list["data"], json!([]));
+    let bots: Vec<&str> = list["data"].as_array().expect("data").iter().filter_map(|w| w["bot_id"].as_str()).collect();
+    assert_eq!(bots, vec!["other"], "only its own bot's endpoints: {list}");
     let res =
         s.http.get(s.url(&format!("/v1/webhooks/{id}/deliveries"))).bearer_auth(&other.key).send().await.expect("req");
     assert_eq!(res.status(), 404);

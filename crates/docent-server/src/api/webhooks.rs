@@ -23,7 +23,7 @@ const DEFAULT_LIMIT: usize = 20;
 /// Body of `POST /v1/webhooks`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct CreateWebhook {
-    /// The bot whose events the endpoint receives.
+    /// The bot whose events the endpoint receives (optional for a key of one bot).
     pub bot_id: Option<String>,
     /// `http(s)://…` receiving a POST per event.
     pub url: Option<String>,
@@ -205,9 +205,12 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateWebhook>,
 ) -> Result<Response, ApiError> {
     caller.require_scope("admin")?;
+    // A key of exactly one bot may leave `bot_id` out (API.md's `{"url","events"}`).
+    let only_bot = caller.caller.key.as_ref().filter(|k| k.bots.len() == 1).and_then(|k| k.bots.first().cloned());
     let bot_id = body
         .bot_id
         .filter(|b| !b.is_empty())
+        .or(only_bot)
         .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
     if !caller.caller.may_use_bot(&bot_id) {
         return Err(ApiError::forbidden("bot_not_allowed", format!("this key may not use bot `{bot_id}`")));
