@@ -61,24 +61,27 @@ impl BotRuntime {
     }
 
     /// Open the index if it is not open yet, else pick up a newly published
-    /// generation; `Some((from, to))` when a new generation was swapped in. Blocking
-    /// (file I/O): call from a blocking thread.
-    pub fn refresh(&self, embedder: &Arc<QueryEmbedder>) -> Option<(u64, u64)> {
+    /// generation; `Some((from, to))` when a new generation is now served (`from` is
+    /// `None` when the bot had no index before). Blocking (file I/O): call from a
+    /// blocking thread.
+    pub fn refresh(&self, embedder: &Arc<QueryEmbedder>) -> Option<(Option<u64>, u64)> {
         let _span = info_span!("reload", bot = %self.config.id).entered();
         match self.retriever.load_full() {
             Some(r) => match r.reload_if_changed() {
                 Ok(ReloadOutcome::Swapped { from, to }) => {
                     info!(from, to, "index generation swapped");
-                    return Some((from, to));
+                    return Some((Some(from), to));
                 }
                 Ok(ReloadOutcome::Unchanged { .. }) => {}
                 Err(e) => warn!(error = %e, "reload failed; keeping the live generation"),
             },
             None => match Retriever::open_with(&self.dir, Arc::clone(embedder), RetrieverConfig::default()) {
                 Ok(r) => {
-                    info!(generation = r.generation(), "index opened");
+                    let generation = r.generation();
+                    info!(generation, "index opened");
                     self.retriever.store(Some(Arc::new(r)));
                     *self.problem.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    return Some((None, generation));
                 }
                 Err(e) => {
                     let msg = format!("bot `{}`: {e}", self.config.id);
@@ -146,8 +149,9 @@ impl Bots {
         &self.embedder
     }
 
-    /// Refresh every bot every `period` until the task is dropped; each swap to a new
-    /// generation fires `index.updated` through `store` (when given).
+    /// Refresh every bot every `period` until the task is dropped; each new generation
+    /// served (a swap, or a first index appearing after start-up) fires `index.updated`
+    /// through `store` (when given).
     pub async fn reload_loop(self, period: Duration, store: Option<Store>) {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -159,7 +163,7 @@ impl Bots {
                 bots.iter().filter_map(|b| b.refresh(&bots.embedder).map(|s| (b.config.id.clone(), s))).collect()
             })
             .await;
-            let swapped: Vec<(String, (u64, u64))> = match joined {
+            let swapped: Vec<(String, (Option<u64>, u64))> = match joined {
                 Ok(s) => s,
                 Err(e) => {
                     warn!(error = %e, "index reload task failed");

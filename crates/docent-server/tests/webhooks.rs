@@ -416,3 +416,24 @@ async fn signatures_verify_with_the_standardwebhooks_library() {
     assert!(verdicts[3].starts_with("bad "), "another secret must be refused: {verdicts:?}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_index_after_start_up_fires_index_updated() {
+    let rx = Receiver::start().await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
+    let s = support::start_in(dir, Gen::Extractive, |c| {
+        fast(c);
+        c.limits.reload_secs = 1;
+    })
+    .await;
+    assert!(s.state.bot("docs").expect("bot").generation().is_none(), "no index yet");
+    register(&s, &rx.url("/first"), &["index.updated"]).await;
+    let data = s.dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || support::write_index(&data)).await.expect("publish");
+    assert!(eventually(Duration::from_secs(30), || async { !rx.on("/first").is_empty() }).await);
+    let env = rx.on("/first")[0].json();
+    assert_eq!(env["type"], "index.updated");
+    assert!(env["data"]["previous_generation"].is_null(), "{env}");
+    assert_eq!(env["data"]["generation"], s.state.bot("docs").expect("bot").generation().expect("served"));
+    s.stop().await;
+}
