@@ -52,6 +52,7 @@ test: models
 	$(MAKE) lint
 	$(MAKE) test-llm
 	$(MAKE) test-pg
+	$(MAKE) test-webhooks
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -72,6 +73,14 @@ test-llm:
 .PHONY: test-pg
 test-pg:
 	bash scripts/pg-test.sh with $(CARGO) test --release -p docent-server --test postgres -- --ignored
+
+## Webhook deliveries verified by an independent implementation (the `standardwebhooks`
+## PyPI package, in target/webhook-venv built by scripts/webhook-verifier.sh) and the
+## restart test (a real `docent serve` SIGKILLed mid-delivery, restarted, delivering).
+.PHONY: test-webhooks
+test-webhooks:
+	bash scripts/webhook-verifier.sh with $(CARGO) test --release -p docent-server --test webhooks -- --ignored
+	bash scripts/webhook-verifier.sh with $(CARGO) test --release -p docent --test webhook_restart -- --ignored
 
 bench: bench-ingest bench-serve
 

@@ -16,6 +16,8 @@ use docent_retrieval::{QueryEmbedder, ReloadOutcome, Retriever, RetrieverConfig}
 use tracing::{info, info_span, warn};
 
 use crate::config::{BotConfig, ServerConfig};
+use crate::store::Store;
+use crate::webhooks::{Event, EventType};
 
 /// One bot at run time.
 pub struct BotRuntime {
@@ -59,20 +61,27 @@ impl BotRuntime {
     }
 
     /// Open the index if it is not open yet, else pick up a newly published
-    /// generation. Blocking (file I/O): call from a blocking thread.
-    pub fn refresh(&self, embedder: &Arc<QueryEmbedder>) {
+    /// generation; `Some((from, to))` when a new generation is now served (`from` is
+    /// `None` when the bot had no index before). Blocking (file I/O): call from a
+    /// blocking thread.
+    pub fn refresh(&self, embedder: &Arc<QueryEmbedder>) -> Option<(Option<u64>, u64)> {
         let _span = info_span!("reload", bot = %self.config.id).entered();
         match self.retriever.load_full() {
             Some(r) => match r.reload_if_changed() {
-                Ok(ReloadOutcome::Swapped { from, to }) => info!(from, to, "index generation swapped"),
+                Ok(ReloadOutcome::Swapped { from, to }) => {
+                    info!(from, to, "index generation swapped");
+                    return Some((Some(from), to));
+                }
                 Ok(ReloadOutcome::Unchanged { .. }) => {}
                 Err(e) => warn!(error = %e, "reload failed; keeping the live generation"),
             },
             None => match Retriever::open_with(&self.dir, Arc::clone(embedder), RetrieverConfig::default()) {
                 Ok(r) => {
-                    info!(generation = r.generation(), "index opened");
+                    let generation = r.generation();
+                    info!(generation, "index opened");
                     self.retriever.store(Some(Arc::new(r)));
                     *self.problem.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                    return Some((None, generation));
                 }
                 Err(e) => {
                     let msg = format!("bot `{}`: {e}", self.config.id);
@@ -84,6 +93,7 @@ impl BotRuntime {
                 }
             },
         }
+        None
     }
 }
 
@@ -139,8 +149,10 @@ impl Bots {
         &self.embedder
     }
 
-    /// Refresh every bot every `period` until the task is dropped.
-    pub async fn reload_loop(self, period: Duration) {
+    /// Refresh every bot every `period` until the task is dropped; each new generation
+    /// served (a swap, or a first index appearing after start-up) fires `index.updated`
+    /// through `store` (when given).
+    pub async fn reload_loop(self, period: Duration, store: Option<Store>) {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -148,13 +160,30 @@ impl Bots {
             tick.tick().await;
             let bots = self.clone();
             let joined = tokio::task::spawn_blocking(move || {
-                for b in bots.iter() {
-                    b.refresh(&bots.embedder);
-                }
+                bots.iter().filter_map(|b| b.refresh(&bots.embedder).map(|s| (b.config.id.clone(), s))).collect()
             })
             .await;
-            if let Err(e) = joined {
-                warn!(error = %e, "index reload task failed");
+            let swapped: Vec<(String, (Option<u64>, u64))> = match joined {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "index reload task failed");
+                    continue;
+                }
+            };
+            if let Some(store) = &store {
+                for (bot, (from, to)) in swapped {
+                    // Keyed by bot and generation: replicas swapping to the same
+                    // generation queue one event per endpoint, not one each.
+                    let event = Event::with_key(
+                        EventType::IndexUpdated,
+                        &bot,
+                        &to.to_string(),
+                        serde_json::json!({"generation": to, "previous_generation": from}),
+                    );
+                    if let Err(e) = store.emit(&event).await {
+                        warn!(bot = %bot, error = %e, "could not queue index.updated");
+                    }
+                }
             }
         }
     }

@@ -78,6 +78,9 @@ pub struct ServerConfig {
     pub llm: Option<LlmConfig>,
     /// The bots served.
     pub bots: Vec<BotConfig>,
+    /// Webhook delivery settings and endpoints defined in the file (the `[webhooks]`
+    /// table with `[[webhooks.endpoints]]` entries: `bot`, `url`, `events`, `secret`).
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +94,7 @@ impl Default for ServerConfig {
             limits: LimitsConfig::default(),
             llm: None,
             bots: Vec::new(),
+            webhooks: crate::webhooks::WebhooksConfig::default(),
         }
     }
 }
@@ -429,6 +433,10 @@ impl ServerConfig {
             if let Err(e) = LlmGenerator::new(llm.clone()) {
                 return Err(ConfigError::invalid(file, "llm", e.to_string()));
             }
+        }
+        let bot_ids: Vec<&str> = self.bots.iter().map(|b| b.id.as_str()).collect();
+        if let Err((key, message)) = self.webhooks.validate(&bot_ids) {
+            return Err(ConfigError::invalid(file, key, message));
         }
         let l = &self.limits;
         if l.max_body_bytes < 1024 || l.max_message_chars == 0 || l.max_concurrent_turns == 0 || l.keepalive_secs == 0 {

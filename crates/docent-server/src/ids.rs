@@ -1,4 +1,4 @@
-//! Opaque prefixed ids (`conv_…`, `msg_…`, `req_…`, `key_…`).
+//! Opaque prefixed ids (`conv_…`, `msg_…`, `req_…`, `key_…`, `wh_…`, `evt_…`).
 //!
 //! Time-ordered (UUIDv7: 48 bits of milliseconds, 74 random bits) so lists sort by
 //! creation, and unguessable enough to serve as capabilities for public-key readers.
@@ -17,6 +17,16 @@ pub fn conversation_id() -> String {
 /// A new message id.
 pub fn message_id() -> String {
     prefixed("msg")
+}
+
+/// A new webhook endpoint id.
+pub fn webhook_id() -> String {
+    prefixed("wh")
+}
+
+/// A new webhook event id (the `webhook-id` header).
+pub fn event_id() -> String {
+    prefixed("evt")
 }
 
 /// A new request id.

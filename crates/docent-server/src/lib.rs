@@ -8,6 +8,7 @@
 //! - [`api`]: routes, middleware (request id, error envelope, limits, CORS) and the
 //!   SSE transport.
 //! - [`auth`], [`ratelimit`]: keys and token buckets.
+//! - [`webhooks`]: signed event deliveries from the store's outbox, off the request path.
 //!
 //! [`serve`] runs it all until Ctrl-C/SIGTERM, then drains open streams for at most
 //! `limits.shutdown_grace_secs`.
@@ -24,6 +25,7 @@ pub mod ratelimit;
 pub mod state;
 pub mod store;
 pub mod turn;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,6 +121,7 @@ impl Server {
         generators: &GeneratorFor,
     ) -> Result<Self, ServeError> {
         let store = store::Store::connect(&config.database_url()).await?;
+        sync_config_webhooks(&store, &config).await?;
         let cfg = config.clone();
         let factory = move |b: &config::BotConfig| generators(&cfg, b);
         // Opening an index reads a few files and builds its tables: fast enough to do
@@ -140,7 +143,12 @@ impl Server {
         let addr = self.local_addr().map_err(|source| ServeError::Io { addr: self.state.config.listen, source })?;
         let grace = self.state.config.limits.shutdown_grace();
         let reload = Duration::from_secs(self.state.config.limits.reload_secs.max(1));
-        let reloader = tokio::spawn(self.state.bots.clone().reload_loop(reload));
+        let reloader = tokio::spawn(self.state.bots.clone().reload_loop(reload, Some(self.state.store.clone())));
+        let webhooks = tokio::spawn(webhooks::run_worker(
+            self.state.store.clone(),
+            self.state.config.webhooks.clone(),
+            Arc::clone(&self.state.metrics),
+        ));
         let limits = Arc::clone(&self.state.limits);
         let auth_failures = Arc::clone(&self.state.auth_failures);
         let housekeeping = tokio::spawn(async move {
@@ -180,9 +188,38 @@ impl Server {
             }
         };
         reloader.abort();
+        webhooks.abort();
         housekeeping.abort();
         result
     }
+}
+
+/// Make the store's config-defined webhook endpoints those of `[[webhooks.endpoints]]`.
+async fn sync_config_webhooks(store: &store::Store, config: &ServerConfig) -> Result<(), ServeError> {
+    let ids: Vec<String> = config.webhooks.endpoints.iter().map(|e| e.id()).collect();
+    let events: Vec<Vec<String>> = config
+        .webhooks
+        .endpoints
+        .iter()
+        .map(|e| webhooks::validate_events(&e.events).map_err(ServeError::Setup))
+        .collect::<Result<_, _>>()?;
+    let wanted: Vec<store::NewWebhook<'_>> = config
+        .webhooks
+        .endpoints
+        .iter()
+        .zip(&ids)
+        .zip(&events)
+        .map(|((e, id), events)| store::NewWebhook {
+            id,
+            bot_id: &e.bot,
+            url: &e.url,
+            events,
+            secret: &e.secret.0,
+            origin: "config",
+        })
+        .collect();
+    store.sync_config_webhooks(&wanted).await?;
+    Ok(())
 }
 
 fn default_generator_owned(config: &ServerConfig, bot: &config::BotConfig) -> Result<Arc<dyn Generator>, String> {

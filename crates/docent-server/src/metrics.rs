@@ -14,6 +14,8 @@
 //! - `docent_active_streams`: SSE responses open right now.
 //! - `docent_auth_failures_total`: requests refused for a missing or invalid key.
 //! - `docent_index_generation{bot}`: the generation each bot serves (read at scrape).
+//! - `docent_webhook_queue_depth`: webhook deliveries not yet delivered or failed
+//!   (set by the delivery worker on every pass; a growing value is a receiver in trouble).
 //!
 //! Useful for: dashboards, SLOs on TTFT, spotting a bot that answers `no_answer` too
 //! often. Not for: per-conversation analytics (that is the store).
@@ -84,6 +86,7 @@ pub struct Metrics {
     active_streams: Gauge,
     auth_failures: Counter,
     index_generation: Family<BotLabels, Gauge>,
+    webhook_queue_depth: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -114,6 +117,11 @@ fn seconds(ms: f64) -> f64 {
 }
 
 impl Metrics {
+    /// Set the webhook queue depth (the delivery worker's count of pending rows).
+    pub fn set_webhook_queue_depth(&self, n: i64) {
+        self.webhook_queue_depth.set(n);
+    }
+
     /// A fresh registry with every metric registered.
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("docent");
@@ -141,7 +149,14 @@ impl Metrics {
         registry.register("auth_failures", "Requests refused for a missing or invalid API key", auth_failures.clone());
         let index_generation = Family::<BotLabels, Gauge>::default();
         registry.register("index_generation", "Index generation each bot serves", index_generation.clone());
+        let webhook_queue_depth = Gauge::default();
+        registry.register(
+            "webhook_queue_depth",
+            "Webhook deliveries pending (not yet delivered or failed)",
+            webhook_queue_depth.clone(),
+        );
         Arc::new(Metrics {
+            webhook_queue_depth,
             registry,
             http_requests,
             http_duration,

@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 use crate::bots::BotRuntime;
 use crate::config::BotConfig;
 use crate::metrics::{Metrics, TurnReport};
-use crate::store::{Store, StoredEvent};
+use crate::store::{Store, StoreError, StoredEvent};
 
 /// Characters of a source's text sent as its `snippet`.
 const SNIPPET_CHARS: usize = 300;
@@ -346,18 +346,7 @@ pub async fn run_turn<H: Send>(store: Store, live: Arc<LiveTurns>, input: TurnIn
             Some(e) => em.record("error", serde_json::json!({"type": "error", "error": e})),
             None => em.record("done", with_type("done", &state)),
         };
-        let stored = store
-            .finish_message(
-                &input.message_id,
-                &state.message.content,
-                state.finish_reason.as_str(),
-                &to_json(&state.sources),
-                &to_json(&state.citations),
-                &to_json(&state.usage),
-                &to_json(&state.timings),
-                &em.frames,
-            )
-            .await;
+        let stored = store_turn(&store, &input, &state, &em.frames).await;
         if let Err(e) = stored {
             warn!(error = %e, "could not store the finished turn");
         }
@@ -375,6 +364,35 @@ pub async fn run_turn<H: Send>(store: Store, live: Arc<LiveTurns>, input: TurnIn
     }
     .instrument(span)
     .await
+}
+
+/// The finished turn and, for `no_answer`, its `message.unanswered` event, in one
+/// transaction.
+async fn store_turn(store: &Store, input: &TurnInput, state: &FinalState, frames: &[Frame]) -> Result<(), StoreError> {
+    let mut tx = store.begin_write().await?;
+    Store::finish_message_in(
+        &mut tx,
+        &input.message_id,
+        &state.message.content,
+        state.finish_reason.as_str(),
+        &to_json(&state.sources),
+        &to_json(&state.citations),
+        &to_json(&state.usage),
+        &to_json(&state.timings),
+        frames,
+    )
+    .await?;
+    if state.finish_reason == FinishReason::NoAnswer {
+        tx.emit(&crate::webhooks::message_unanswered(
+            &input.bot.config.id,
+            &input.conversation_id,
+            &input.message_id,
+            &input.question,
+            &state.message.content,
+        ))
+        .await?;
+    }
+    tx.commit().await
 }
 
 fn to_json<T: Serialize>(v: &T) -> serde_json::Value {

@@ -38,6 +38,9 @@ async fn every_route_is_described_with_its_methods_and_auth() {
         ("/v1/conversations", &["get", "post"]),
         ("/v1/conversations/{id}", &["get", "delete"]),
         ("/v1/conversations/{id}/messages/{message_id}/events", &["get"]),
+        ("/v1/webhooks", &["get", "post"]),
+        ("/v1/webhooks/{id}", &["delete"]),
+        ("/v1/webhooks/{id}/deliveries", &["get"]),
         ("/v1/bots", &["get"]),
         ("/v1/openapi.json", &["get"]),
         ("/healthz", &["get"]),
@@ -127,6 +130,17 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     assert!(!v.is_valid(&json!({"type": "bogus"})), "unknown event types are not described");
     assert!(!v.is_valid(&json!({"type": "delta"})), "a delta without text is not valid");
 
+    // Webhooks (to a port nobody listens on: the attempt fails and is logged).
+    let hook = s
+        .post(
+            "/v1/webhooks",
+            json!({"bot_id": "docs", "url": "http://127.0.0.1:9/", "events": ["conversation.started"]}),
+        )
+        .await;
+    assert_eq!(hook.status(), 201);
+    let hook: Value = hook.json().await.expect("json");
+    assert_valid(&spec, "WebhookCreated", &hook);
+
     // Conversations.
     let created = s.post("/v1/conversations", json!({"bot_id": "docs", "user": {"id": "v1"}})).await;
     assert_eq!(created.status(), 201);
@@ -136,6 +150,18 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     assert!(one["messages"]["data"].as_array().is_some_and(|m| m.len() == 2), "{one}");
     let page: Value = s.get("/v1/conversations?bot_id=docs&limit=1").await.json().await.expect("json");
     assert_valid(&spec, "ConversationPage", &page);
+
+    assert_valid(&spec, "WebhookPage", &s.get("/v1/webhooks").await.json().await.expect("json"));
+    let deliveries = format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().expect("id"));
+    let attempted = support::eventually(std::time::Duration::from_secs(20), || async {
+        let page: Value = s.get(&deliveries).await.json().await.expect("json");
+        page["data"][0]["attempt_log"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert!(attempted, "a delivery attempt is logged");
+    let page: Value = s.get(&deliveries).await.json().await.expect("json");
+    assert_valid(&spec, "DeliveryPage", &page);
+    assert!(page["data"][0]["attempt_log"][0]["error"].as_str().is_some_and(|e| !e.is_empty()), "{page}");
 
     // Search, bots, health.
     let hits: Value = s.get("/v1/search?bot_id=docs&q=refund%20window&k=3").await.json().await.expect("json");
@@ -209,6 +235,11 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
                 ("get", "/v1/search") => (format!("{url}?bot_id=docs&q=refund"), None),
                 ("post", "/v1/conversations") => (url, Some(json!({"bot_id": "docs"}))),
                 ("get", "/v1/conversations") => (format!("{url}?bot_id=docs"), None),
+                ("post", "/v1/webhooks") => (
+                    url,
+                    Some(json!({"bot_id": "docs", "url": "https://hooks.example/in", "events": ["lead.captured"]})),
+                ),
+                ("get", "/v1/webhooks") => (format!("{url}?bot_id=docs"), None),
                 ("get" | "delete", _) => (url, None),
                 other => panic!("a request for {other:?} is missing from this walk"),
             };
@@ -245,6 +276,6 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
             walked += 1;
         }
     }
-    assert!(walked >= 9, "walked {walked} keyed operations");
+    assert!(walked >= 13, "walked {walked} keyed operations");
     s.stop().await;
 }

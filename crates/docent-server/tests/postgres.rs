@@ -57,3 +57,15 @@ async fn concurrent_appends() {
 async fn chat_and_conversations_over_http() {
     store_suite::chat_and_conversations_over_http(TestDb::postgres().await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: make test-pg"]
+async fn webhook_outbox() {
+    store_suite::webhook_outbox(TestDb::postgres().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: make test-pg"]
+async fn webhook_claims_are_exclusive() {
+    store_suite::webhook_claims_are_exclusive(TestDb::postgres().await).await;
+}

@@ -45,3 +45,13 @@ async fn concurrent_appends() {
 async fn chat_and_conversations_over_http() {
     store_suite::chat_and_conversations_over_http(TestDb::sqlite()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_outbox() {
+    store_suite::webhook_outbox(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_claims_are_exclusive() {
+    store_suite::webhook_claims_are_exclusive(TestDb::sqlite()).await;
+}

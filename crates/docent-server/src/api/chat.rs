@@ -212,7 +212,7 @@ pub async fn chat(
         None => {
             let id = ids::conversation_id();
             let metadata = body.metadata.clone().unwrap_or_else(|| serde_json::json!({}));
-            state.store.create_conversation(&id, &bot_id, visitor.as_deref(), &metadata).await?;
+            super::conversations::start_conversation(&state.store, &id, &bot_id, visitor.as_deref(), &metadata).await?;
             id
         }
     };

@@ -11,7 +11,7 @@ use super::openapi::{ConversationPage, ConversationView, ConversationWithMessage
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AuthedCaller};
 use crate::ids;
 use crate::state::AppState;
-use crate::store::conversations_cursor;
+use crate::store::{conversations_cursor, Conversation, Store, StoreError};
 
 /// Largest page.
 const MAX_LIMIT: usize = 100;
@@ -66,8 +66,23 @@ pub async fn create(
     let rate = caller.authorize(&state, &bot_id, "chat", user.as_deref())?;
     let id = ids::conversation_id();
     let metadata = body.metadata.unwrap_or_else(|| serde_json::json!({}));
-    let c = state.store.create_conversation(&id, &bot_id, user.as_deref(), &metadata).await?;
+    let c = start_conversation(&state.store, &id, &bot_id, user.as_deref(), &metadata).await?;
     Ok((StatusCode::CREATED, rate, axum::Json(view(&c))).into_response())
+}
+
+/// Create a conversation and queue its `conversation.started`, in one transaction.
+pub(crate) async fn start_conversation(
+    store: &Store,
+    id: &str,
+    bot_id: &str,
+    user: Option<&str>,
+    metadata: &serde_json::Value,
+) -> Result<Conversation, StoreError> {
+    let mut tx = store.begin_write().await?;
+    let c = Store::create_conversation_in(&mut tx, id, bot_id, user, metadata).await?;
+    tx.emit(&crate::webhooks::conversation_started(&c)).await?;
+    tx.commit().await?;
+    Ok(c)
 }
 
 fn view(c: &crate::store::Conversation) -> serde_json::Value {

@@ -14,6 +14,7 @@ pub mod openapi;
 mod ops;
 mod search;
 mod sse;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -30,6 +31,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use caller::AuthedCaller;
+pub(crate) use conversations::rfc3339;
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery, RequestId};
 
@@ -47,6 +49,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::create, conversations::list))
         .routes(routes!(conversations::get_one, conversations::delete))
         .routes(routes!(chat::resume))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
         .routes(routes!(ops::bots))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -33,6 +33,7 @@ use crate::turn::{ApiCitation, ApiSource, FinalState, StreamError};
         (name = "chat", description = "Answers with citations"),
         (name = "conversations", description = "Server-managed conversation history"),
         (name = "knowledge base", description = "Search the indexed documentation"),
+        (name = "webhooks", description = "Signed event deliveries to your endpoints (admin)"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     )
 )]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{json_col, now_ms, storable, Page, Store, StoreError};
+use super::{json_col, now_ms, storable, Page, Store, StoreError, WriteTx};
 
 /// Where a conversation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +154,7 @@ fn message(row: &AnyRow) -> Result<Message, StoreError> {
 }
 
 /// Opaque list cursor: `(created_at, id)` of the last item, base64url.
-fn encode_cursor(created_at: i64, id: &str) -> String {
+pub(crate) fn encode_cursor(created_at: i64, id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
 }
 
@@ -182,9 +182,22 @@ impl Store {
         user_id: Option<&str>,
         metadata: &serde_json::Value,
     ) -> Result<Conversation, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let c = Self::create_conversation_in(&mut tx, id, bot_id, user_id, metadata).await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// [`Store::create_conversation`] inside a transaction (with the events it fires).
+    pub async fn create_conversation_in(
+        tx: &mut WriteTx<'_>,
+        id: &str,
+        bot_id: &str,
+        user_id: Option<&str>,
+        metadata: &serde_json::Value,
+    ) -> Result<Conversation, StoreError> {
         let now = now_ms();
         let user_id = user_id.map(storable);
-        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO conversations (id, bot_id, user_id, state, metadata, created_at, updated_at) \
              VALUES ($1, $2, $3, 'open', $4, $5, $6)",
@@ -195,7 +208,7 @@ impl Store {
         .bind(metadata.to_string())
         .bind(now)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx.tx)
         .await?;
         Ok(Conversation {
             id: id.to_string(),
@@ -352,8 +365,26 @@ impl Store {
         timings: &serde_json::Value,
         events: &[StoredEvent],
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
+        Self::finish_message_in(&mut tx, id, content, finish_reason, sources, citations, usage, timings, events)
+            .await?;
+        tx.commit().await
+    }
+
+    /// [`Store::finish_message`] inside a transaction (with the events it fires).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_message_in(
+        tx: &mut WriteTx<'_>,
+        id: &str,
+        content: &str,
+        finish_reason: &str,
+        sources: &serde_json::Value,
+        citations: &serde_json::Value,
+        usage: &serde_json::Value,
+        timings: &serde_json::Value,
+        events: &[StoredEvent],
+    ) -> Result<(), StoreError> {
+        let tx: &mut sqlx::AnyConnection = &mut tx.tx;
         sqlx::query(
             "UPDATE messages SET content = $1, status = 'complete', finish_reason = $2, sources = $3, citations = $4, \
              usage = $5, timings = $6 WHERE id = $7",
@@ -382,7 +413,6 @@ impl Store {
             }
             insert.execute(&mut *tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

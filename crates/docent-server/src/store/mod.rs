@@ -15,6 +15,7 @@
 
 mod conversations;
 mod keys;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,6 +32,10 @@ pub use conversations::{
     StoredEvent,
 };
 pub use keys::{ApiKeyRecord, KeyKind, NewKey};
+pub use webhooks::{
+    AttemptRecord, AttemptVerdict, ClaimedDelivery, Delivery, DeliveryAttempt, DeliveryState, NewWebhook,
+    WebhookEndpoint,
+};
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +78,36 @@ pub struct Store {
     /// When each key's `last_used_at` was last written (epoch ms), so a busy key costs
     /// one write a minute, not one per request.
     touched: Arc<Mutex<HashMap<String, i64>>>,
+    /// Woken after a transaction that queued webhook deliveries commits, so the
+    /// delivery worker need not wait for its next poll.
+    outbox: Arc<tokio::sync::Notify>,
+}
+
+/// A write transaction that holds this process's write turn (SQLite) for its whole
+/// life: the `…_in` store calls and [`WriteTx::emit`] run inside it, so a change and
+/// the webhook events it causes commit together.
+pub struct WriteTx<'a> {
+    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
+    outbox: &'a tokio::sync::Notify,
+    pub(crate) emitted: u64,
+}
+
+impl std::fmt::Debug for WriteTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteTx").field("emitted", &self.emitted).finish_non_exhaustive()
+    }
+}
+
+impl WriteTx<'_> {
+    /// Commit, then wake the delivery worker if events were queued.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        if self.emitted > 0 {
+            self.outbox.notify_one();
+        }
+        Ok(())
+    }
 }
 
 /// A page of a list with its cursor.
@@ -127,6 +162,7 @@ impl Store {
             backend,
             writes: Arc::new(tokio::sync::Mutex::new(())),
             touched: Arc::new(Mutex::new(HashMap::new())),
+            outbox: Arc::new(tokio::sync::Notify::new()),
         };
         store.recover_interrupted().await?;
         Ok(store)
@@ -154,6 +190,19 @@ impl Store {
             tracing::warn!(turns = done.rows_affected(), "turns interrupted by a previous shutdown marked as errors");
         }
         Ok(())
+    }
+
+    /// Begin a write transaction (taking the write turn first on SQLite).
+    pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
+        let turn = self.write_turn().await;
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { _turn: turn, tx, outbox: &self.outbox, emitted: 0 })
+    }
+
+    /// Resolves when a transaction that queued webhook deliveries has committed (or
+    /// at once if one did since the last call).
+    pub async fn outbox_notified(&self) {
+        self.outbox.notified().await
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

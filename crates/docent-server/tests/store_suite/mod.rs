@@ -595,3 +595,139 @@ pub async fn chat_and_conversations_over_http(db: TestDb) {
     assert_eq!(body["messages"]["data"].as_array().map(Vec::len), Some(2));
     s.stop().await;
 }
+
+fn hook<'a>(id: &'a str, events: &'a [String], origin: &'a str) -> docent_server::store::NewWebhook<'a> {
+    docent_server::store::NewWebhook {
+        id,
+        bot_id: "docs",
+        url: "https://hooks.example/in",
+        events,
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        origin,
+    }
+}
+
+/// The outbox: events commit (or roll back) with their change, go only to matching
+/// endpoints, keyed events are stored once, claims lease and fence, lists page.
+pub async fn webhook_outbox(db: TestDb) {
+    use docent_server::store::{AttemptRecord, AttemptVerdict, DeliveryState};
+    use docent_server::webhooks::{conversation_started, Event, EventType};
+    let store = db.store().await;
+    let started = vec!["conversation.started".to_string()];
+    let index = vec!["index.updated".to_string()];
+    store.create_webhook(&hook("wh_a", &started, "api")).await.expect("endpoint a");
+    store.create_webhook(&hook("wh_b", &index, "api")).await.expect("endpoint b");
+
+    // Committed with the conversation: one delivery, to the endpoint that wants it.
+    let mut tx = store.begin_write().await.expect("tx");
+    let c = Store::create_conversation_in(&mut tx, "conv_w1", "docs", Some("u"), &json!({})).await.expect("insert");
+    assert_eq!(tx.emit(&conversation_started(&c)).await.expect("emit"), 1);
+    tx.commit().await.expect("commit");
+    assert_eq!(store.pending_deliveries().await.expect("count"), 1);
+
+    // Rolled back with it: neither the conversation nor its event exists.
+    {
+        let mut tx = store.begin_write().await.expect("tx");
+        let c = Store::create_conversation_in(&mut tx, "conv_w2", "docs", None, &json!({})).await.expect("insert");
+        tx.emit(&conversation_started(&c)).await.expect("emit");
+        // Dropped without commit.
+    }
+    assert!(store.conversation("conv_w2").await.expect("read").is_none());
+    assert_eq!(store.pending_deliveries().await.expect("count"), 1);
+
+    // Another bot's event and an unsubscribed type queue nothing; a keyed event twice, once.
+    assert_eq!(store.emit(&Event::new(EventType::ConversationStarted, "other", json!({}))).await.expect("emit"), 0);
+    assert_eq!(store.emit(&Event::new(EventType::LeadCaptured, "docs", json!({}))).await.expect("emit"), 0);
+    let gen = Event::with_key(EventType::IndexUpdated, "docs", "42", json!({"generation": 42}));
+    assert_eq!(store.emit(&gen).await.expect("emit"), 1);
+    assert_eq!(store.emit(&gen).await.expect("emit twice"), 0);
+    assert_eq!(store.pending_deliveries().await.expect("count"), 2);
+
+    // Claims lease: a second claim finds nothing while the lease runs.
+    let claimed = store.claim_deliveries(10, 60_000).await.expect("claim");
+    assert_eq!(claimed.len(), 2);
+    assert!(claimed.iter().all(|c| c.attempt == 1));
+    assert!(store.claim_deliveries(10, 60_000).await.expect("claim").is_empty());
+    let a = claimed.iter().find(|c| c.endpoint_id == "wh_a").expect("a").clone();
+    let b = claimed.iter().find(|c| c.endpoint_id == "wh_b").expect("b").clone();
+    let env: serde_json::Value = serde_json::from_str(&b.payload).expect("payload");
+    assert_eq!((env["id"].as_str(), env["type"].as_str()), (Some(gen.id.as_str()), Some("index.updated")));
+
+    // a: 503, retried at once; its second claim fences the first lease.
+    let rec = |status| AttemptRecord { started_at: 1, duration_ms: 5, status: Some(status), error: Some("HTTP 503") };
+    assert!(store.record_attempt(&a, &rec(503), AttemptVerdict::RetryAt(0)).await.expect("record"));
+    let again = store.claim_deliveries(10, 60_000).await.expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2);
+    assert!(!store.record_attempt(&a, &rec(200), AttemptVerdict::Delivered).await.expect("stale"), "fenced");
+    assert!(store.record_attempt(&again[0], &rec(200), AttemptVerdict::Delivered).await.expect("record"));
+
+    // b: its lease expires (a server died holding it): claimable again, the dead
+    // worker's late record is refused.
+    db.execute("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE endpoint_id = 'wh_b'").await;
+    let retaken = store.claim_deliveries(10, 60_000).await.expect("claim");
+    assert_eq!(retaken.len(), 1);
+    assert_eq!((retaken[0].endpoint_id.as_str(), retaken[0].attempt), ("wh_b", 2));
+    assert!(!store.record_attempt(&b, &rec(200), AttemptVerdict::Delivered).await.expect("stale"));
+    assert!(store.record_attempt(&retaken[0], &rec(400), AttemptVerdict::Failed).await.expect("record"));
+    assert_eq!(store.pending_deliveries().await.expect("count"), 0);
+
+    let da = store.deliveries("wh_a", 10, None).await.expect("list");
+    assert_eq!(da.data.len(), 1);
+    assert_eq!(da.data[0].state, DeliveryState::Delivered);
+    let statuses: Vec<Option<i64>> = da.data[0].attempt_log.iter().map(|x| x.status).collect();
+    assert_eq!(statuses, vec![Some(503), Some(200)]);
+    let db_ = store.deliveries("wh_b", 10, None).await.expect("list");
+    assert_eq!(db_.data[0].state, DeliveryState::Failed);
+    assert_eq!(db_.data[0].attempt_log.len(), 1, "the dead worker's attempt left no record");
+
+    // Pages of endpoints; delete cascades to deliveries and attempts.
+    let first = store.list_webhooks(Some("docs"), 1, None).await.expect("page");
+    assert_eq!(first.data.len(), 1);
+    let cursor = conversations_cursor(first.next_cursor.as_deref().expect("more")).expect("cursor");
+    let second = store.list_webhooks(Some("docs"), 1, Some(cursor)).await.expect("page");
+    assert_eq!(second.data.len(), 1);
+    assert_ne!(first.data[0].id, second.data[0].id);
+    assert!(second.next_cursor.is_none());
+    assert!(store.delete_webhook("wh_a").await.expect("delete"));
+    assert!(!store.delete_webhook("wh_a").await.expect("delete twice"));
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_attempts WHERE endpoint_id = 'wh_a'").await, 0);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = 'wh_a'").await, 0);
+
+    // Config endpoints: synced by id, removed ones disabled (not sent to), API ones kept.
+    store.sync_config_webhooks(&[hook("wh_cfg1", &started, "config")]).await.expect("sync");
+    assert!(!store.webhook("wh_cfg1").await.expect("read").expect("there").disabled);
+    store.sync_config_webhooks(&[]).await.expect("sync");
+    assert!(store.webhook("wh_cfg1").await.expect("read").expect("kept").disabled);
+    assert!(store.webhook_secret("wh_cfg1").await.expect("read").is_none());
+    assert!(store.webhook("wh_b").await.expect("read").is_some_and(|w| !w.disabled));
+}
+
+/// Two stores (two servers) claiming from one outbox at once never take the same delivery.
+pub async fn webhook_claims_are_exclusive(db: TestDb) {
+    use docent_server::webhooks::{Event, EventType};
+    let one = db.store().await;
+    let two = db.store().await;
+    let events = vec!["lead.captured".to_string()];
+    one.create_webhook(&hook("wh_c", &events, "api")).await.expect("endpoint");
+    for i in 0..40 {
+        one.emit(&Event::new(EventType::LeadCaptured, "docs", json!({"n": i}))).await.expect("emit");
+    }
+    let claim = |s: Store| async move {
+        let mut got = Vec::new();
+        loop {
+            let batch = s.claim_deliveries(3, 60_000).await.expect("claim");
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(batch.into_iter().map(|c| c.event_id));
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(claim(one.clone())), tokio::spawn(claim(two.clone())));
+    let (a, b) = (a.expect("task"), b.expect("task"));
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    assert_eq!(all.len(), 40, "every delivery claimed once: {} + {}", a.len(), b.len());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 40, "no delivery claimed twice");
+}

@@ -5,6 +5,7 @@
 
 #[path = "../../../docent-retrieval/tests/common/mod.rs"]
 pub mod index;
+pub mod receiver;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
