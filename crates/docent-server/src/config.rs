@@ -76,6 +76,8 @@ pub struct ServerConfig {
     /// [`docent_answer::llm::LlmConfig`]). The API key comes from
     /// `DOCENT_LLM_API_KEY` (or `api_key_env`), not from the file.
     pub llm: Option<LlmConfig>,
+    /// The chat widget (`GET /widget.js`) and its demo page (`GET /demo`).
+    pub widget: WidgetConfig,
     /// The bots served.
     pub bots: Vec<BotConfig>,
 }
@@ -90,8 +92,32 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             llm: None,
+            widget: WidgetConfig::default(),
             bots: Vec::new(),
         }
+    }
+}
+
+/// Where the server finds the built widget and the demo page's public key (the
+/// `[widget]` table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WidgetConfig {
+    /// The built widget (`make widget` writes `widget/dist/widget.js`), read when
+    /// `/widget.js` is requested, so a rebuild needs no restart. Relative paths are
+    /// resolved from the working directory. Env: `DOCENT_WIDGET_FILE`.
+    pub file: PathBuf,
+    /// A file holding the public `pk_` key that `/demo` embeds (`make run` writes
+    /// `data/demo-key.txt`); `None`: `<data>/demo-key.txt`. Anything but a `pk_` key
+    /// is refused: a secret key never reaches a page.
+    pub demo_key_file: Option<PathBuf>,
+    /// The bot the demo page talks to.
+    pub demo_bot: String,
+}
+
+impl Default for WidgetConfig {
+    fn default() -> Self {
+        WidgetConfig { file: PathBuf::from("widget/dist/widget.js"), demo_key_file: None, demo_bot: "docs".into() }
     }
 }
 
@@ -286,6 +312,7 @@ pub const ENV_KEYS: &[&str] = &[
     "DOCENT_LLM_MODEL",
     "DOCENT_LLM_API_KEY",
     "DOCENT_AUTH_REQUIRED",
+    "DOCENT_WIDGET_FILE",
 ];
 
 impl ServerConfig {
@@ -337,6 +364,9 @@ impl ServerConfig {
         }
         if let Some(v) = get("DOCENT_DATABASE_URL") {
             self.database_url = Some(v);
+        }
+        if let Some(v) = get("DOCENT_WIDGET_FILE") {
+            self.widget.file = PathBuf::from(v);
         }
         if let Some(v) = get("DOCENT_AUTH_REQUIRED") {
             self.auth.required = match v.as_str() {
@@ -452,6 +482,11 @@ impl ServerConfig {
             Some(u) => u.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data.join("docent.db").display()),
         }
+    }
+
+    /// The file holding the demo page's public key.
+    pub fn demo_key_file(&self) -> PathBuf {
+        self.widget.demo_key_file.clone().unwrap_or_else(|| self.data.join("demo-key.txt"))
     }
 
     /// A bot's configuration.

@@ -14,6 +14,7 @@ pub mod openapi;
 mod ops;
 mod search;
 mod sse;
+mod widget;
 
 use std::time::Instant;
 
@@ -52,6 +53,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(openapi::openapi_json))
+        .routes(routes!(widget::widget_js))
+        .routes(routes!(widget::demo))
 }
 
 /// The OpenAPI 3.1 description of [`router`] (`GET /v1/openapi.json`).
