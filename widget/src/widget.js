@@ -226,10 +226,9 @@ function mount(script) {
         note.textContent = 'Could not copy; select the text instead.';
       }
     });
-    const up = button('👍', 'dw-btn dw-up');
-    up.setAttribute('aria-label', 'Helpful');
-    const down = button('👎', 'dw-btn dw-down');
-    down.setAttribute('aria-label', 'Not helpful');
+    // Words, not emoji: they read the same everywhere (no emoji font needed).
+    const up = button('Helpful', 'dw-btn dw-up');
+    const down = button('Not helpful', 'dw-btn dw-down');
     for (const [b, rating] of /** @type {const} */ ([
       [up, 'up'],
       [down, 'down'],

@@ -269,6 +269,11 @@ pub struct BotConfig {
     /// Longest answer, in tokens (words for the extractive generator).
     #[serde(default = "default_max_tokens")]
     pub max_tokens: usize,
+    /// Milliseconds the extractive generator pauses between streamed words (none by
+    /// default): imitates typing for a demo, and lets a browser test see each delta
+    /// arrive on its own.
+    #[serde(default)]
+    pub pacing_ms: Option<u64>,
 }
 
 fn default_fallback() -> String {
@@ -298,6 +303,7 @@ impl BotConfig {
             no_answer_threshold: None,
             sources: default_sources(),
             max_tokens: default_max_tokens(),
+            pacing_ms: None,
         }
     }
 }
@@ -431,6 +437,9 @@ impl ServerConfig {
             }
             if bot.sources == 0 || bot.sources > 20 {
                 return Err(ConfigError::invalid(file, key("sources"), "must be between 1 and 20"));
+            }
+            if bot.pacing_ms.is_some_and(|ms| ms > 1000) {
+                return Err(ConfigError::invalid(file, key("pacing_ms"), "must be at most 1000"));
             }
             if bot.fallback.trim().is_empty() {
                 return Err(ConfigError::invalid(file, key("fallback"), "must not be empty"));
