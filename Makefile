@@ -50,6 +50,7 @@ chromium:
 ## The widget in headless Chromium (playwright-core) against a real `docent serve` on a
 ## free loopback port; screenshots and the server log go to target/widget/.
 test-widget: models build widget chromium
+	cd widget && node --test test/sse.test.mjs
 	DOCENT_BIN=$(abspath $(DOCENT)) node widget/test/browser.test.mjs
 
 ## Index the sample corpus, create a local API key once (data/dev-key.txt), then serve
