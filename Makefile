@@ -10,7 +10,7 @@ BOT          ?= docs
 CORPUS_BASE  := https://help.lumenledger.example/
 export DOCENT_MODELS ?= $(abspath $(MODELS))
 
-.PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest bench-serve clean help widget chromium test-widget
+.PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest bench-serve clean help widget chromium test-widget test-examples
 
 help:
 	@echo "make run    - fetch models, build, index corpus/ and serve the chat API on $(LISTEN) (widget demo at /demo)"
@@ -55,6 +55,10 @@ test-widget: models build widget chromium
 
 ## Index the sample corpus, create a local API key once (data/dev-key.txt), then serve
 ## the chat API with the offline defaults until Ctrl-C.
+## The client examples (examples/) against a live server (examples/test.sh).
+test-examples: models build
+	DOCENT_BIN=$(abspath $(DOCENT)) bash examples/test.sh
+
 run: ingest-corpus widget
 	@test -s $(DATA)/dev-key.txt || $(DOCENT) keys create --data $(DATA) --bot $(BOT) \
 	  --scopes chat,search,conversations:read --name make-run > $(DATA)/dev-key.txt
@@ -79,6 +83,7 @@ test: models
 	$(MAKE) test-llm
 	$(MAKE) test-pg
 	$(MAKE) test-widget
+	$(MAKE) test-examples
 
 lint:
 	$(CARGO) fmt --all -- --check
