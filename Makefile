@@ -57,6 +57,7 @@ test-widget: models build widget chromium
 ## the chat API with the offline defaults until Ctrl-C.
 ## The client examples (examples/) against a live server (examples/test.sh).
 test-examples: models build
+	$(CARGO) build --release -p docent-server --example rust_client
 	DOCENT_BIN=$(abspath $(DOCENT)) bash examples/test.sh
 
 run: ingest-corpus widget

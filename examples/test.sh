@@ -42,6 +42,13 @@ grep -q '30 days of the charge date' "$tmp/python.out" || fail "python blocking:
 grep -q 'follow-up finish_reason: stop' "$tmp/python.out" || fail "python follow-up: $(cat "$tmp/python.out")"
 echo "ok"
 
+echo "== rust (cargo example rust_client)"
+rust=${RUST_CLIENT_BIN:-$(dirname "$DOCENT")/examples/rust_client}
+"$rust" > "$tmp/rust.out" || fail "rust client: $(cat "$tmp/rust.out")"
+grep -q '30 days of the charge date' "$tmp/rust.out" || fail "rust blocking: $(cat "$tmp/rust.out")"
+grep -q 'follow-up finish_reason: stop' "$tmp/rust.out" || fail "rust follow-up: $(cat "$tmp/rust.out")"
+echo "ok"
+
 echo "== node-proxy/server.mjs"
 pport=$(free_port)
 PORT=$pport node "$here/node-proxy/server.mjs" > "$tmp/proxy.log" 2>&1 &
