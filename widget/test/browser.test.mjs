@@ -316,6 +316,44 @@ async function run(browser) {
     assert.ok(titles.some((t) => t.includes('Zorblax <img src=x')), `the title is text too: ${titles}`);
   });
 
+  await step('text meets WCAG AA contrast (4.5:1) in the light and dark themes', async () => {
+    for (const theme of ['light', 'dark']) {
+      const worst = await page.evaluate((theme) => {
+        const host = document.querySelector('#docent-widget');
+        host.dataset.theme = theme;
+        const root = host.shadowRoot;
+        const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+        const lum = ([r, g, b]) => {
+          const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        const bg = (el) => {
+          for (let e = el; e; e = e.parentElement || e.getRootNode().host) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+          }
+          return [255, 255, 255];
+        };
+        const sel = ['.dw-launcher', '.dw-title', '.dw-send', '.dw-user p', '.dw-bot .dw-body p', '.dw-cite', '.dw-sources a',
+          '.dw-sources-title', '.dw-note', '.dw-error', '.dw-btn', '.dw-input'];
+        let min = { ratio: Infinity, seen: new Set() };
+        for (const s of sel) {
+          for (const el of root.querySelectorAll(s)) {
+            const a = lum(rgb(getComputedStyle(el).color).slice(0, 3));
+            const b = lum(bg(el));
+            const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            min.seen.add(s);
+            if (ratio < min.ratio) min = { ...min, ratio, s };
+          }
+        }
+        return { ...min, seen: [...min.seen] };
+      }, theme);
+      assert.ok(worst.seen.length >= 10, `measured ${worst.seen}`);
+      assert.ok(worst.ratio >= 4.5, `${theme}: ${worst.s} has contrast ${worst.ratio.toFixed(2)}`);
+    }
+    await page.evaluate(() => (document.querySelector('#docent-widget').dataset.theme = 'light'));
+  });
+
   await step('"New conversation" forgets the conversation', async () => {
     await page.locator('.dw-new').click();
     assert.equal(await page.locator('.dw-user').count(), 0);
