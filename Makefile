@@ -10,10 +10,10 @@ BOT          ?= docs
 CORPUS_BASE  := https://help.lumenledger.example/
 export DOCENT_MODELS ?= $(abspath $(MODELS))
 
-.PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest bench-serve clean help
+.PHONY: run test models build ingest-corpus test-unit lint fmt bench bench-ingest bench-serve clean help widget chromium test-widget test-examples
 
 help:
-	@echo "make run    - fetch models, build, index corpus/ and serve the chat API on $(LISTEN)"
+	@echo "make run    - fetch models, build, index corpus/ and serve the chat API on $(LISTEN) (widget demo at /demo)"
 	@echo "make test   - everything make run needs, then all tests and lints"
 	@echo "make bench  - ingest benchmarks (corpus/ and postgresql-doc) and the answer server under load, see docs/BENCHMARKS.md"
 
@@ -30,11 +30,41 @@ ingest-corpus: models build
 
 LISTEN       ?= 127.0.0.1:8080
 
+## The chat widget (widget/ -> widget/dist/widget.js, served at /widget.js): npm ci from
+## the committed lockfile (skipped while node_modules matches it), then esbuild; prints
+## the gzip size and the SRI hash to pin it with.
+widget: widget/node_modules/.package-lock.json
+	cd widget && node build.mjs
+
+widget/node_modules/.package-lock.json: widget/package.json widget/package-lock.json
+	cd widget && npm ci --no-audit --no-fund
+	@touch $@
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+## Debian's Chromium for the browser tests (installed once).
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing Debian chromium"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
+## The widget in headless Chromium (playwright-core) against a real `docent serve` on a
+## free loopback port; screenshots and the server log go to target/widget/.
+test-widget: models build widget chromium
+	cd widget && node --test test/sse.test.mjs
+	DOCENT_BIN=$(abspath $(DOCENT)) node widget/test/browser.test.mjs
+
 ## Index the sample corpus, create a local API key once (data/dev-key.txt), then serve
 ## the chat API with the offline defaults until Ctrl-C.
-run: ingest-corpus
+## The client examples (examples/) against a live server (examples/test.sh).
+test-examples: models build
+	$(CARGO) build --release -p docent-server --example rust_client
+	DOCENT_BIN=$(abspath $(DOCENT)) bash examples/test.sh
+
+run: ingest-corpus widget
 	@test -s $(DATA)/dev-key.txt || $(DOCENT) keys create --data $(DATA) --bot $(BOT) \
 	  --scopes chat,search,conversations:read --name make-run > $(DATA)/dev-key.txt
+	@test -s $(DATA)/demo-key.txt || $(DOCENT) keys create --data $(DATA) --public --bot $(BOT) \
+	  --origin http://$(LISTEN) --name make-run-demo > $(DATA)/demo-key.txt
 	@echo
 	@echo "Docent serves bot '$(BOT)' at http://$(LISTEN)  (API key in $(DATA)/dev-key.txt)"
 	@echo "Try it:"
@@ -42,6 +72,7 @@ run: ingest-corpus
 	@echo "       -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"bot_id\":\"$(BOT)\",\"message\":\"How many days do I have to request a refund?\",\"stream\":true}'"
 	@echo "  target/release/docent ask \"Which roles can manage API keys?\" --data $(DATA)"
+	@echo "Chat widget demo page: http://$(LISTEN)/demo  (public key in $(DATA)/demo-key.txt)"
 	@echo
 	$(DOCENT) serve --data $(DATA) --listen $(LISTEN)
 
@@ -53,6 +84,8 @@ test: models
 	$(MAKE) test-llm
 	$(MAKE) test-pg
 	$(MAKE) test-webhooks
+	$(MAKE) test-widget
+	$(MAKE) test-examples
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -76,6 +76,8 @@ pub struct ServerConfig {
     /// [`docent_answer::llm::LlmConfig`]). The API key comes from
     /// `DOCENT_LLM_API_KEY` (or `api_key_env`), not from the file.
     pub llm: Option<LlmConfig>,
+    /// The chat widget (`GET /widget.js`) and its demo page (`GET /demo`).
+    pub widget: WidgetConfig,
     /// The bots served.
     pub bots: Vec<BotConfig>,
     /// Webhook delivery settings and endpoints defined in the file (the `[webhooks]`
@@ -93,9 +95,33 @@ impl Default for ServerConfig {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             llm: None,
+            widget: WidgetConfig::default(),
             bots: Vec::new(),
             webhooks: crate::webhooks::WebhooksConfig::default(),
         }
+    }
+}
+
+/// Where the server finds the built widget and the demo page's public key (the
+/// `[widget]` table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WidgetConfig {
+    /// The built widget (`make widget` writes `widget/dist/widget.js`), read when
+    /// `/widget.js` is requested, so a rebuild needs no restart. Relative paths are
+    /// resolved from the working directory. Env: `DOCENT_WIDGET_FILE`.
+    pub file: PathBuf,
+    /// A file holding the public `pk_` key that `/demo` embeds (`make run` writes
+    /// `data/demo-key.txt`); `None`: `<data>/demo-key.txt`. Anything but a `pk_` key
+    /// is refused: a secret key never reaches a page.
+    pub demo_key_file: Option<PathBuf>,
+    /// The bot the demo page talks to.
+    pub demo_bot: String,
+}
+
+impl Default for WidgetConfig {
+    fn default() -> Self {
+        WidgetConfig { file: PathBuf::from("widget/dist/widget.js"), demo_key_file: None, demo_bot: "docs".into() }
     }
 }
 
@@ -247,6 +273,11 @@ pub struct BotConfig {
     /// Longest answer, in tokens (words for the extractive generator).
     #[serde(default = "default_max_tokens")]
     pub max_tokens: usize,
+    /// Milliseconds the extractive generator pauses between streamed words (none by
+    /// default): imitates typing for a demo, and lets a browser test see each delta
+    /// arrive on its own.
+    #[serde(default)]
+    pub pacing_ms: Option<u64>,
 }
 
 fn default_fallback() -> String {
@@ -276,6 +307,7 @@ impl BotConfig {
             no_answer_threshold: None,
             sources: default_sources(),
             max_tokens: default_max_tokens(),
+            pacing_ms: None,
         }
     }
 }
@@ -290,6 +322,7 @@ pub const ENV_KEYS: &[&str] = &[
     "DOCENT_LLM_MODEL",
     "DOCENT_LLM_API_KEY",
     "DOCENT_AUTH_REQUIRED",
+    "DOCENT_WIDGET_FILE",
 ];
 
 impl ServerConfig {
@@ -341,6 +374,9 @@ impl ServerConfig {
         }
         if let Some(v) = get("DOCENT_DATABASE_URL") {
             self.database_url = Some(v);
+        }
+        if let Some(v) = get("DOCENT_WIDGET_FILE") {
+            self.widget.file = PathBuf::from(v);
         }
         if let Some(v) = get("DOCENT_AUTH_REQUIRED") {
             self.auth.required = match v.as_str() {
@@ -406,6 +442,9 @@ impl ServerConfig {
             if bot.sources == 0 || bot.sources > 20 {
                 return Err(ConfigError::invalid(file, key("sources"), "must be between 1 and 20"));
             }
+            if bot.pacing_ms.is_some_and(|ms| ms > 1000) {
+                return Err(ConfigError::invalid(file, key("pacing_ms"), "must be at most 1000"));
+            }
             if bot.fallback.trim().is_empty() {
                 return Err(ConfigError::invalid(file, key("fallback"), "must not be empty"));
             }
@@ -460,6 +499,11 @@ impl ServerConfig {
             Some(u) => u.clone(),
             None => format!("sqlite://{}?mode=rwc", self.data.join("docent.db").display()),
         }
+    }
+
+    /// The file holding the demo page's public key.
+    pub fn demo_key_file(&self) -> PathBuf {
+        self.widget.demo_key_file.clone().unwrap_or_else(|| self.data.join("demo-key.txt"))
     }
 
     /// A bot's configuration.

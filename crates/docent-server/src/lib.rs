@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use docent_answer::extractive::ExtractiveGenerator;
+use docent_answer::extractive::{ExtractiveConfig, ExtractiveGenerator};
 use docent_answer::Generator;
 use docent_index::{Embedder, EmbedderOptions, ModelFiles};
 use docent_retrieval::{QueryEmbedder, DEFAULT_QUERY_CACHE};
@@ -82,7 +82,13 @@ pub fn default_generator(
     config: &ServerConfig,
 ) -> impl Fn(&config::BotConfig) -> Result<Arc<dyn Generator>, String> + '_ {
     move |bot| match bot.generator {
-        config::GeneratorKind::Extractive => Ok(Arc::new(ExtractiveGenerator::default()) as Arc<dyn Generator>),
+        config::GeneratorKind::Extractive => match bot.pacing_ms {
+            None => Ok(Arc::new(ExtractiveGenerator::default()) as Arc<dyn Generator>),
+            Some(ms) => {
+                let c = ExtractiveConfig { pacing: Some(std::time::Duration::from_millis(ms)), ..Default::default() };
+                Ok(Arc::new(ExtractiveGenerator::new(c).map_err(|e| e.to_string())?) as Arc<dyn Generator>)
+            }
+        },
         config::GeneratorKind::Llm => {
             let llm = config.llm.as_ref().ok_or_else(|| "no [llm] section".to_string())?;
             llm_generator(llm)

@@ -282,3 +282,103 @@ async fn conversations_page_with_cursors_and_survive_a_restart() {
     assert_eq!(error_of(s.get(&format!("/v1/conversations/{}", ids[0])).await).await.0, 404);
     s.stop().await;
 }
+
+/// A page served by Docent's own host (the widget's `/demo`) reads its history with a
+/// same-origin GET, which browsers send without `Origin`: `Sec-Fetch-Site:
+/// same-origin` plus an allowed `Host` stand for it; without them it stays 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_key_reads_its_conversation_with_a_same_origin_get() {
+    let s = start(Gen::Extractive, |c| c.auth.required = true).await;
+    use docent_server::auth::create_key;
+    use docent_server::store::KeyKind;
+    let origins = [s.base.clone()];
+    let public = create_key(&s.state.store, KeyKind::Public, "w", &["docs".into()], &["chat".into()], &origins)
+        .await
+        .expect("key");
+    let other = create_key(
+        &s.state.store,
+        KeyKind::Public,
+        "w2",
+        &["docs".into()],
+        &["chat".into()],
+        &["https://docs.example.com".into()],
+    )
+    .await
+    .expect("key");
+    let asked = s
+        .http
+        .post(s.url("/v1/chat"))
+        .bearer_auth(&public.key)
+        .header("origin", &s.base)
+        .json(&json!({"bot_id": "docs", "message": "How long do I have to ask for a refund?"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(asked.status(), 200);
+    let asked: serde_json::Value = asked.json().await.expect("json");
+    let id = asked["conversation_id"].as_str().expect("id").to_string();
+    let read = |key: &str, site: Option<&'static str>| {
+        let mut r = s.http.get(s.url(&format!("/v1/conversations/{id}"))).bearer_auth(key);
+        if let Some(site) = site {
+            r = r.header("sec-fetch-site", site);
+        }
+        r.send()
+    };
+    let ok = read(&public.key, Some("same-origin")).await.expect("req");
+    assert_eq!(ok.status(), 200);
+    let body: serde_json::Value = ok.json().await.expect("json");
+    assert_eq!(body["messages"]["data"].as_array().map(Vec::len), Some(2), "{body}");
+    let (st, b, _) = error_of(read(&public.key, None).await.expect("req")).await;
+    assert_eq!((st, b["error"]["code"].as_str()), (403, Some("origin_not_allowed")));
+    let (st, _, _) = error_of(read(&public.key, Some("cross-site")).await.expect("req")).await;
+    assert_eq!(st, 403);
+    // A key whose origins do not include this host gets nothing from a same-origin GET.
+    let (st, _, _) = error_of(read(&other.key, Some("same-origin")).await.expect("req")).await;
+    assert_eq!(st, 403);
+    s.stop().await;
+}
+
+/// `/widget.js` is the configured file with caching headers and a revalidating ETag;
+/// `/demo` embeds the public key of the key file, and refuses anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widget_and_the_demo_page() {
+    let assets = tempfile::tempdir().expect("tempdir");
+    let file = assets.path().join("widget.js");
+    let (file_in, key_file) = (file.clone(), assets.path().join("demo-key.txt"));
+    let key_in = key_file.clone();
+    let s = start(Gen::Extractive, move |c| {
+        c.widget.file = file_in;
+        c.widget.demo_key_file = Some(key_in);
+    })
+    .await;
+    let (st, b, _) = error_of(s.get("/widget.js").await).await;
+    assert_eq!((st, b["error"]["code"].as_str()), (404, Some("widget_not_built")));
+    std::fs::write(&file, "console.log('v1')").expect("write");
+    let r = s.get("/widget.js").await;
+    assert_eq!(r.status(), 200);
+    let h = r.headers().clone();
+    assert!(h["content-type"].to_str().is_ok_and(|v| v.starts_with("text/javascript")));
+    assert!(h["cache-control"].to_str().is_ok_and(|v| v.contains("max-age=")));
+    assert_eq!(h["access-control-allow-origin"], "*");
+    let etag = h["etag"].to_str().expect("etag").to_string();
+    assert_eq!(r.text().await.expect("body"), "console.log('v1')");
+    let again = s.http.get(s.url("/widget.js")).header("if-none-match", &etag).send().await.expect("req");
+    assert_eq!(again.status(), 304);
+    std::fs::write(&file, "console.log('v2')").expect("write");
+    let changed = s.http.get(s.url("/widget.js")).header("if-none-match", &etag).send().await.expect("req");
+    assert_eq!(changed.status(), 200, "a rebuilt widget is served without a restart");
+    assert_ne!(changed.headers()["etag"].to_str().expect("etag"), etag);
+
+    let (st, b, _) = error_of(s.get("/demo").await).await;
+    assert_eq!((st, b["error"]["code"].as_str()), (404, Some("demo_not_configured")));
+    std::fs::write(&key_file, "sk_key_secret_abc\n").expect("write");
+    let (st, b, _) = error_of(s.get("/demo").await).await;
+    assert_eq!((st, b["error"]["code"].as_str()), (404, Some("demo_not_configured")), "a secret key is never served");
+    std::fs::write(&key_file, "pk_key_abc_def\n").expect("write");
+    let page = s.get("/demo").await;
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"].to_str().is_ok_and(|v| v.starts_with("text/html")));
+    let html = page.text().await.expect("html");
+    assert!(html.contains(r#"<script src="/widget.js" data-bot="docs" data-key="pk_key_abc_def""#), "{html}");
+    s.stop().await;
+}

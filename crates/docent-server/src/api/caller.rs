@@ -64,11 +64,17 @@ impl FromRequestParts<AppState> for AuthedCaller {
         let caller = Caller { key: Some(record) };
         if caller.is_public() {
             let bot = caller.key.as_ref().and_then(|k| k.bots.first()).and_then(|b| state.bot(b));
+            let key_origins = caller.key.as_ref().map(|k| k.origins.as_slice()).unwrap_or_default();
             let allowed = match (&origin, bot) {
                 (Some(o), Some(bot)) => {
-                    let key_origins = caller.key.as_ref().map(|k| k.origins.as_slice()).unwrap_or_default();
                     bot.config.allowed_origins.iter().chain(key_origins).any(|a| a == "*" || a == o)
                 }
+                // Browsers send no Origin on a same-origin GET (the widget's history
+                // read from a page served by this host): `Sec-Fetch-Site`, which page
+                // scripts cannot set, vouches for it, and the Host must be allowed.
+                (None, Some(bot)) => same_origin_host(parts).is_some_and(|host| {
+                    bot.config.allowed_origins.iter().chain(key_origins).any(|a| a == "*" || authority(a) == host)
+                }),
                 _ => false,
             };
             if !allowed {
@@ -88,6 +94,20 @@ impl FromRequestParts<AppState> for AuthedCaller {
         }
         Ok(AuthedCaller { caller, origin, peer })
     }
+}
+
+/// The `Host` of a request a browser marked `Sec-Fetch-Site: same-origin`.
+fn same_origin_host(parts: &Parts) -> Option<&str> {
+    let site = parts.headers.get("sec-fetch-site")?;
+    if site.as_bytes() != b"same-origin" {
+        return None;
+    }
+    parts.headers.get(header::HOST)?.to_str().ok()
+}
+
+/// `host[:port]` of an origin (`https://docs.example.com` → `docs.example.com`).
+fn authority(origin: &str) -> &str {
+    origin.split_once("://").map_or(origin, |(_, rest)| rest)
 }
 
 fn bad_header() -> ApiError {

@@ -15,6 +15,7 @@ mod ops;
 mod search;
 mod sse;
 mod webhooks;
+mod widget;
 
 use std::time::Instant;
 
@@ -57,6 +58,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
         .routes(routes!(openapi::openapi_json))
+        .routes(routes!(widget::widget_js))
+        .routes(routes!(widget::demo))
 }
 
 /// The OpenAPI 3.1 description of [`router`] (`GET /v1/openapi.json`).
