@@ -104,6 +104,12 @@ async fn a_blocking_answer_past_the_deadline_gets_503_and_is_stored_cancelled_bu
     assert_eq!(created.status(), 201);
     let conversation = created.json::<serde_json::Value>().await.expect("json")["id"].as_str().expect("id").to_string();
 
+    // Streaming, opened first and held at its first delta.
+    let res = s.post("/v1/chat", json!({"bot_id": "docs", "message": "And the refund window?", "stream": true})).await;
+    assert_eq!(res.status(), 200);
+    let mut sse = SseReader::new(res);
+    while sse.next().await.is_some_and(|f| f.event != "delta") {}
+
     // Blocking: the generator never finishes, the deadline answers.
     let res = s
         .post(
@@ -133,18 +139,8 @@ async fn a_blocking_answer_past_the_deadline_gets_503_and_is_stored_cancelled_bu
     .await;
     assert!(cancelled, "the abandoned turn is stored as cancelled");
 
-    // Streaming: the head goes out at once, so the deadline does not cut the body.
-    let res = s
-        .post(
-            "/v1/chat",
-            json!({"bot_id": "docs", "conversation_id": conversation, "message": "And the refund window?", "stream": true}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    let mut sse = SseReader::new(res);
-    while sse.next().await.is_some_and(|f| f.event != "delta") {}
-    // Let the deadline pass while the stream waits for its generator.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The stream started before the blocking request, so its deadline has passed too
+    // while it waited for its generator: the head went out at once, the body is not cut.
     gated.open();
     let rest = sse.rest().await;
     assert_eq!(rest.last().map(|f| f.event.as_str()), Some("done"), "{rest:?}");

@@ -130,14 +130,7 @@ pub async fn chat(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
-    let bot_id = body
-        .bot_id
-        .clone()
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
-    let Some(bot) = state.bot(&bot_id).cloned() else {
-        return Err(ApiError::not_found("unknown_bot", format!("no bot `{bot_id}`")));
-    };
+    let (bot_id, bot) = super::requested_bot(&state, body.bot_id.as_deref())?;
     let visitor = body.user.as_ref().and_then(|u| u.id.clone());
     let rate = caller.authorize(&state, &bot_id, "chat", visitor.as_deref())?;
 

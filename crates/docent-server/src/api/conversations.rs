@@ -55,13 +55,7 @@ pub async fn create(
     caller: AuthedCaller,
     ApiJson(body): ApiJson<CreateConversation>,
 ) -> Result<Response, ApiError> {
-    let bot_id = body
-        .bot_id
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
-    if state.bot(&bot_id).is_none() {
-        return Err(ApiError::not_found("unknown_bot", format!("no bot `{bot_id}`")));
-    }
+    let (bot_id, _) = super::requested_bot(&state, body.bot_id.as_deref())?;
     let user = body.user.and_then(|u| u.id);
     let rate = caller.authorize(&state, &bot_id, "chat", user.as_deref())?;
     let id = ids::conversation_id();
@@ -130,6 +124,16 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+/// A page cursor from the query (`None`: the first page); 400 for one the store did
+/// not hand out.
+fn cursor_of(cursor: Option<&str>) -> Result<Option<(i64, String)>, ApiError> {
+    cursor
+        .map(|c| {
+            conversations_cursor(c).ok_or_else(|| ApiError::invalid_param("invalid_cursor", "cursor", "unknown cursor"))
+        })
+        .transpose()
+}
+
 fn limit_of(limit: Option<usize>) -> Result<usize, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
@@ -184,13 +188,7 @@ pub async fn list(
         }
         _ => None,
     };
-    let cursor = match &q.cursor {
-        Some(c) => Some(
-            conversations_cursor(c)
-                .ok_or_else(|| ApiError::invalid_param("invalid_cursor", "cursor", "unknown cursor"))?,
-        ),
-        None => None,
-    };
+    let cursor = cursor_of(q.cursor.as_deref())?;
     let page = state.store.list_conversations(bot.as_deref(), q.user_id.as_deref(), limit, cursor).await?;
     let data: Vec<serde_json::Value> = page.data.iter().map(view).collect();
     Ok(axum::Json(
@@ -248,14 +246,7 @@ pub async fn get_one(
         return Err(not_found());
     }
     let limit = limit_of(q.limit)?;
-    let after = match &q.cursor {
-        Some(cur) => Some(
-            conversations_cursor(cur)
-                .ok_or_else(|| ApiError::invalid_param("invalid_cursor", "cursor", "unknown cursor"))?
-                .0,
-        ),
-        None => None,
-    };
+    let after = cursor_of(q.cursor.as_deref())?.map(|c| c.0);
     let page = state.store.messages(&id, limit, after).await?;
     let messages: Vec<serde_json::Value> = page
         .data

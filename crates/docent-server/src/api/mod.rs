@@ -88,6 +88,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The bot a request names: 400 `missing_field` without a `bot_id`, 404
+/// `unknown_bot` for an id no bot has.
+pub(crate) fn requested_bot(
+    state: &AppState,
+    bot_id: Option<&str>,
+) -> Result<(String, std::sync::Arc<crate::bots::BotRuntime>), ApiError> {
+    let bot_id = bot_id
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
+    let bot =
+        state.bot(bot_id).cloned().ok_or_else(|| ApiError::not_found("unknown_bot", format!("no bot `{bot_id}`")))?;
+    Ok((bot_id.to_string(), bot))
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("unknown_route", "no such route; see /v1/openapi.json")
 }

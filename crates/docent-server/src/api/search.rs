@@ -87,12 +87,7 @@ pub async fn search_post(
 }
 
 async fn run(state: AppState, caller: AuthedCaller, p: SearchParams) -> Result<Response, ApiError> {
-    let bot_id = p
-        .bot_id
-        .filter(|b| !b.is_empty())
-        .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
-    let bot =
-        state.bot(&bot_id).cloned().ok_or_else(|| ApiError::not_found("unknown_bot", format!("no bot `{bot_id}`")))?;
+    let (bot_id, bot) = super::requested_bot(&state, p.bot_id.as_deref())?;
     let rate = caller.authorize(&state, &bot_id, "search", None)?;
     let q = p.q.unwrap_or_default().replace('\0', "");
     if q.trim().is_empty() {
