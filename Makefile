@@ -21,8 +21,13 @@ help:
 models:
 	@bash scripts/fetch-models.sh $(MODELS)
 
+## `make test` sets BUILD_TARGETS=--all-targets for its sub-makes: a bins-only build
+## resolves dependency features without the dev-dependencies and would compile a
+## second copy of the crates whose features differ.
+BUILD_TARGETS ?= --bins
+
 build:
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --workspace $(BUILD_TARGETS)
 
 ## Index the sample corpus (README.md and questions.jsonl are excluded by corpus/.docentignore).
 ingest-corpus: models build
@@ -57,7 +62,7 @@ test-widget: models build widget chromium
 ## the chat API with the offline defaults until Ctrl-C.
 ## The client examples (examples/) against a live server (examples/test.sh).
 test-examples: models build
-	$(CARGO) build --release -p docent-server --example rust_client
+	$(CARGO) build --release --workspace --example rust_client
 	DOCENT_BIN=$(abspath $(DOCENT)) bash examples/test.sh
 
 run: ingest-corpus widget
@@ -76,6 +81,7 @@ run: ingest-corpus widget
 	@echo
 	$(DOCENT) serve --data $(DATA) --listen $(LISTEN)
 
+test: export BUILD_TARGETS := --all-targets
 test: models
 	bash scripts/test-fetch-models.sh
 	$(CARGO) build --release --workspace --all-targets
@@ -98,22 +104,22 @@ fmt:
 ## (built once into target/llm-venv by scripts/llm-server.sh, several minutes the first time).
 .PHONY: test-llm
 test-llm:
-	bash scripts/llm-server.sh with $(CARGO) test --release -p docent-answer --test llm_real_server -- --test-threads=1 --nocapture
+	bash scripts/llm-server.sh with $(CARGO) test --release --workspace --test llm_real_server -- --test-threads=1 --nocapture
 
 ## The store and the HTTP API on PostgreSQL (the same suite as SQLite's tests/store.rs),
 ## against a throwaway cluster under target/pg started by scripts/pg-test.sh (installs
 ## the Debian package postgresql when its server binaries are missing).
 .PHONY: test-pg
 test-pg:
-	bash scripts/pg-test.sh with $(CARGO) test --release -p docent-server --test postgres -- --ignored
+	bash scripts/pg-test.sh with $(CARGO) test --release --workspace --test postgres -- --ignored
 
 ## Webhook deliveries verified by an independent implementation (the `standardwebhooks`
 ## PyPI package, in target/webhook-venv built by scripts/webhook-verifier.sh) and the
 ## restart test (a real `docent serve` SIGKILLed mid-delivery, restarted, delivering).
 .PHONY: test-webhooks
 test-webhooks:
-	bash scripts/webhook-verifier.sh with $(CARGO) test --release -p docent-server --test webhooks -- --ignored
-	bash scripts/webhook-verifier.sh with $(CARGO) test --release -p docent --test webhook_restart -- --ignored
+	bash scripts/webhook-verifier.sh with $(CARGO) test --release --workspace --test webhooks -- --ignored
+	bash scripts/webhook-verifier.sh with $(CARGO) test --release --workspace --test webhook_restart -- --ignored
 
 bench: bench-ingest bench-serve
 
