@@ -8,12 +8,14 @@
 //! - [`api`]: routes, middleware (request id, error envelope, limits, CORS) and the
 //!   SSE transport.
 //! - [`auth`], [`ratelimit`]: keys and token buckets.
+//! - [`analytics`]: unanswered questions grouped by meaning, traffic summaries.
 //! - [`webhooks`]: signed event deliveries from the store's outbox, off the request path.
 //!
 //! [`serve`] runs it all until Ctrl-C/SIGTERM, then drains open streams for at most
 //! `limits.shutdown_grace_secs`.
 #![deny(missing_docs)]
 
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod bots;

@@ -41,6 +41,8 @@ async fn every_route_is_described_with_its_methods_and_auth() {
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["delete"]),
         ("/v1/webhooks/{id}/deliveries", &["get"]),
+        ("/v1/analytics/unanswered", &["get"]),
+        ("/v1/analytics/summary", &["get"]),
         ("/v1/bots", &["get"]),
         ("/v1/openapi.json", &["get"]),
         ("/healthz", &["get"]),
@@ -172,6 +174,14 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     assert_valid(&spec, "BotList", &s.get("/v1/bots").await.json().await.expect("json"));
     assert_valid(&spec, "Health", &s.get("/healthz").await.json().await.expect("json"));
     assert_valid(&spec, "Readiness", &s.get("/readyz").await.json().await.expect("json"));
+
+    // Analytics, with an unanswered turn to group.
+    let res = s.post("/v1/chat", json!({"bot_id": "docs", "message": "Can I pay with PayPal?"})).await;
+    assert_eq!(res.json::<Value>().await.expect("json")["finish_reason"], "no_answer");
+    let unanswered: Value = s.get("/v1/analytics/unanswered?bot_id=docs").await.json().await.expect("json");
+    assert_valid(&spec, "UnansweredReport", &unanswered);
+    assert!(unanswered["groups"].as_array().is_some_and(|g| !g.is_empty()), "{unanswered}");
+    assert_valid(&spec, "Summary", &s.get("/v1/analytics/summary?bot_id=docs").await.json().await.expect("json"));
 
     // Errors.
     let res = s.post("/v1/chat", json!({"message": "no bot"})).await;

@@ -1,6 +1,7 @@
 //! `docent`: the one binary of Docent. Subcommands live in their own modules; this
 //! file parses the command line, sets up tracing once and maps errors to exit codes.
 
+mod analytics_cmd;
 mod ask_cmd;
 mod bench_cmd;
 mod bench_search;
@@ -60,6 +61,8 @@ enum Command {
     /// The configured bots.
     #[command(subcommand)]
     Bots(serve_cmd::BotsCommand),
+    /// Traffic summary and the unanswered questions grouped by meaning (from the store).
+    Analytics(analytics_cmd::AnalyticsArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => serve_cmd::keys(cmd),
         Command::Ask(args) => ask_cmd::run(args),
         Command::Bots(cmd) => serve_cmd::bots(cmd),
+        Command::Analytics(args) => analytics_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -134,6 +134,15 @@ impl AuthedCaller {
         state.limits.check(bot, &self.caller, &visitor).map_err(|(_, wait)| ApiError::rate_limited(wait))
     }
 
+    /// The bot a request names, or the key's only bot when it names none (API.md lets
+    /// a key of one bot leave `bot_id` out of admin calls).
+    pub fn bot_or_only(&self, requested: Option<&str>) -> Option<String> {
+        requested
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
+            .or_else(|| self.caller.key.as_ref().filter(|k| k.bots.len() == 1).and_then(|k| k.bots.first().cloned()))
+    }
+
     /// 403 unless the caller holds `scope` (bot-independent routes).
     pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
         if self.caller.has_scope(scope) {

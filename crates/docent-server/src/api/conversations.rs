@@ -92,7 +92,7 @@ fn view(c: &crate::store::Conversation) -> serde_json::Value {
 }
 
 /// Epoch milliseconds as RFC 3339 UTC.
-pub(crate) fn rfc3339(ms: i64) -> String {
+pub fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);

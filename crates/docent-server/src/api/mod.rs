@@ -5,6 +5,7 @@
 //! Useful for: adding a route (put it in its resource's module and in [`router`]).
 //! Not for: answering logic (that is [`crate::turn`]) or storage ([`crate::store`]).
 
+mod analytics;
 mod caller;
 mod chat;
 mod conversations;
@@ -32,7 +33,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use caller::AuthedCaller;
-pub(crate) use conversations::rfc3339;
+pub use conversations::rfc3339;
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery, RequestId};
 
@@ -53,6 +54,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
+        .routes(routes!(analytics::unanswered))
+        .routes(routes!(analytics::summary))
         .routes(routes!(ops::bots))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))

@@ -34,6 +34,7 @@ use crate::turn::{ApiCitation, ApiSource, FinalState, StreamError};
         (name = "conversations", description = "Server-managed conversation history"),
         (name = "knowledge base", description = "Search the indexed documentation"),
         (name = "webhooks", description = "Signed event deliveries to your endpoints (admin)"),
+        (name = "analytics", description = "Unanswered questions grouped by meaning, traffic summaries (admin)"),
         (name = "operations", description = "Health, readiness, metrics, this description"),
     )
 )]

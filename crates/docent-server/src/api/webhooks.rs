@@ -206,11 +206,8 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.require_scope("admin")?;
     // A key of exactly one bot may leave `bot_id` out (API.md's `{"url","events"}`).
-    let only_bot = caller.caller.key.as_ref().filter(|k| k.bots.len() == 1).and_then(|k| k.bots.first().cloned());
-    let bot_id = body
-        .bot_id
-        .filter(|b| !b.is_empty())
-        .or(only_bot)
+    let bot_id = caller
+        .bot_or_only(body.bot_id.as_deref())
         .ok_or_else(|| ApiError::invalid_param("missing_field", "bot_id", "`bot_id` is required"))?;
     if !caller.caller.may_use_bot(&bot_id) {
         return Err(ApiError::forbidden("bot_not_allowed", format!("this key may not use bot `{bot_id}`")));

@@ -13,6 +13,7 @@
 //! Useful for: everything the server must remember across requests and restarts.
 //! Not for: index data (the index directory) or per-process caches.
 
+mod analytics;
 mod conversations;
 mod keys;
 mod webhooks;
@@ -27,6 +28,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use tracing::info;
 
+pub use analytics::{FinishCount, TimeRange, TurnTiming, UnansweredTurn};
 pub use conversations::{
     decode_cursor as conversations_cursor, Conversation, ConversationState, Message, MessageStatus, NewMessage,
     StoredEvent,
