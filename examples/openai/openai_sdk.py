@@ -23,6 +23,11 @@ def check(ok, what):
         sys.exit(f"FAIL: {what}")
 
 
+def plain(x):
+    """A field the SDK does not declare arrives as plain JSON; one it does, as a model."""
+    return x if isinstance(x, (dict, list, str, int, float, type(None))) else x.model_dump()
+
+
 # The bots this key may use are the models.
 models = [m.id for m in client.models.list()]
 print("models:", ", ".join(models))
@@ -40,14 +45,13 @@ with client.chat.completions.with_streaming_response.create(
 ) as response:
     conversation = response.headers.get("x-conversation-id")
     for chunk in response.parse():
-        extra = chunk.model_extra or {}
-        if "sources" in extra:
-            sources = extra["sources"]
+        if getattr(chunk, "sources", None) is not None:
+            sources = [plain(s) for s in chunk.sources]
         if chunk.usage is not None:
             usage = chunk.usage
         for choice in chunk.choices:
             content += choice.delta.content or ""
-            annotations += (choice.delta.model_extra or {}).get("annotations") or []
+            annotations += [plain(a) for a in getattr(choice.delta, "annotations", None) or []]
             if choice.finish_reason:
                 finish = choice.finish_reason
 print("streamed:", content)
@@ -80,9 +84,9 @@ urls = [a.url_citation.url for a in (message.annotations or []) if a.type == "ur
 for url in urls:
     print("follow-up citation:", url)
 check(urls, "the blocking answer has no citation")
-blocking_sources = {s["url"] for s in (followup.model_extra or {}).get("sources", [])}
+blocking_sources = {plain(s)["url"] for s in getattr(followup, "sources", None) or []}
 check(all(u in blocking_sources for u in urls), "a blocking citation URL is not one of the sources")
 print("follow-up finish_reason:", followup.choices[0].finish_reason)
 check(followup.choices[0].finish_reason == "stop", "follow-up finish_reason")
-check((followup.model_extra or {}).get("conversation_id") == conversation, "the follow-up went to another conversation")
+check(getattr(followup, "conversation_id", None) == conversation, "the follow-up went to another conversation")
 print("openai sdk: ok")

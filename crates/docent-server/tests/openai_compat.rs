@@ -61,7 +61,7 @@ fn assert_chunk(c: &Value, model: &str) {
 }
 
 /// The stream's chunks, after checking that every frame is one and `[DONE]` is last.
-async fn chunks(res: reqwest::Response) -> Vec<Value> {
+async fn read_chunks(res: reqwest::Response) -> Vec<Value> {
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")));
     let frames = data_frames(res).await;
@@ -88,7 +88,8 @@ fn assert_annotations(content: &str, annotations: &[Value], sources: &[Value]) {
     for a in annotations {
         assert_eq!(a["type"], "url_citation", "{a}");
         let u = &a["url_citation"];
-        let (start, end) = (u["start_index"].as_u64().expect("start") as usize, u["end_index"].as_u64().expect("end") as usize);
+        let (start, end) =
+            (u["start_index"].as_u64().expect("start") as usize, u["end_index"].as_u64().expect("end") as usize);
         assert!(start < end && end <= content.chars().count(), "{a} in {content:?}");
         let marker: String = content.chars().skip(start).take(end - start).collect();
         let source = sources.iter().find(|s| s["url"] == u["url"]).unwrap_or_else(|| panic!("{a} names a source"));
@@ -196,7 +197,7 @@ async fn streaming_chunks_are_valid_and_carry_sources_then_content_then_annotati
         "messages": [{"role": "user", "content": [{"type": "text", "text": REFUND_Q}]}]});
     let res = completion(&s, body, None).await;
     assert!(res.headers().get("x-conversation-id").is_some());
-    let chunks = chunks(res).await;
+    let chunks = read_chunks(res).await;
     assert!(chunks.len() >= 5, "{chunks:?}");
     let id = &chunks[0]["id"];
     assert!(chunks.iter().all(|c| &c["id"] == id), "one id for the whole stream");
@@ -225,15 +226,21 @@ async fn streaming_chunks_are_valid_and_carry_sources_then_content_then_annotati
     assert_eq!(usage["choices"], json!([]), "{usage}");
     assert!(usage["usage"]["total_tokens"].as_u64().is_some(), "{usage}");
     // The blocking answer to the same question is the same text.
-    let blocking: Value = completion(&s, json!({"model": "docs", "messages": [{"role": "user", "content": REFUND_Q}]}), None)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let blocking: Value =
+        completion(&s, json!({"model": "docs", "messages": [{"role": "user", "content": REFUND_Q}]}), None)
+            .await
+            .json()
+            .await
+            .expect("json");
     assert_eq!(blocking["choices"][0]["message"]["content"], content.as_str());
     // Without include_usage there is no usage chunk.
-    let res = completion(&s, json!({"model": "docs", "stream": true, "messages": [{"role": "user", "content": REFUND_Q}]}), None).await;
-    let plain = chunks(res).await;
+    let res = completion(
+        &s,
+        json!({"model": "docs", "stream": true, "messages": [{"role": "user", "content": REFUND_Q}]}),
+        None,
+    )
+    .await;
+    let plain = read_chunks(res).await;
     assert!(plain.iter().all(|c| c.get("usage").is_none()), "{plain:?}");
     assert!(plain.last().expect("chunks")["choices"][0]["finish_reason"].is_string());
     s.stop().await;
@@ -258,7 +265,7 @@ async fn the_described_schemas_validate_real_completions_and_chunks() {
     let mut streaming = ask.clone();
     streaming["stream"] = json!(true);
     let v = validator("ChatCompletionChunk");
-    for c in chunks(completion(&s, streaming, None).await).await {
+    for c in read_chunks(completion(&s, streaming, None).await).await {
         assert!(v.is_valid(&c), "{c}");
     }
     assert!(validator("ModelList").is_valid(&s.get("/v1/models").await.json::<Value>().await.expect("json")));
@@ -276,7 +283,7 @@ async fn an_unanswerable_question_gets_the_fallback_text() {
     assert_eq!(blocking["docent_finish_reason"], "no_answer");
     assert_eq!(blocking["choices"][0]["message"]["annotations"], json!([]));
     assert_eq!(blocking["sources"], json!([]));
-    let chunks = chunks(completion(&s, json!({"model": "docs", "stream": true, "messages": q}), None).await).await;
+    let chunks = read_chunks(completion(&s, json!({"model": "docs", "stream": true, "messages": q}), None).await).await;
     assert_eq!(chunks[1]["sources"], json!([]), "the sources chunk is sent even when empty");
     assert_eq!(content_of(&chunks), "Sorry, not in our docs.");
     let last = chunks.last().expect("chunks");
@@ -330,7 +337,12 @@ async fn errors_before_the_first_byte_use_the_openai_envelope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn x_conversation_id_continues_the_stored_conversation() {
     let s = start(Gen::Extractive, |_| {}).await;
-    let first = completion(&s, json!({"model": "docs", "messages": [{"role": "user", "content": "How do refunds work?"}]}), None).await;
+    let first = completion(
+        &s,
+        json!({"model": "docs", "messages": [{"role": "user", "content": "How do refunds work?"}]}),
+        None,
+    )
+    .await;
     assert_eq!(first.status(), 200);
     let conv = first.headers().get("x-conversation-id").and_then(|v| v.to_str().ok()).expect("header").to_string();
     // The follow-up sends only the new question: the stored turns are the history.
@@ -341,7 +353,7 @@ async fn x_conversation_id_continues_the_stored_conversation() {
     )
     .await;
     assert_eq!(res.headers().get("x-conversation-id").and_then(|v| v.to_str().ok()), Some(conv.as_str()));
-    let chunks = chunks(res).await;
+    let chunks = read_chunks(res).await;
     let sources = chunks[1]["sources"].as_array().expect("sources");
     assert!(
         sources.iter().any(|x| x["url"].as_str().unwrap_or("").contains("/billing/refunds")),
@@ -404,7 +416,12 @@ impl Generator for FailsMidway {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_after_the_first_byte_is_an_error_chunk_and_the_stream_ends() {
     let s = start(Gen::Custom(Arc::new(FailsMidway)), |_| {}).await;
-    let res = completion(&s, json!({"model": "docs", "stream": true, "messages": [{"role": "user", "content": REFUND_Q}]}), None).await;
+    let res = completion(
+        &s,
+        json!({"model": "docs", "stream": true, "messages": [{"role": "user", "content": REFUND_Q}]}),
+        None,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let conv = res.headers().get("x-conversation-id").and_then(|v| v.to_str().ok()).expect("header").to_string();
     let frames = data_frames(res).await;
@@ -428,7 +445,12 @@ async fn an_error_after_the_first_byte_is_an_error_chunk_and_the_stream_ends() {
 async fn a_client_that_disconnects_mid_stream_cancels_the_turn() {
     let gated = Gated::new(&["Refunds are ", "available within 30 days [1]."]);
     let s = start(Gen::Gated(gated.clone()), |_| {}).await;
-    let mut res = completion(&s, json!({"model": "docs", "stream": true, "messages": [{"role": "user", "content": "refund window"}]}), None).await;
+    let mut res = completion(
+        &s,
+        json!({"model": "docs", "stream": true, "messages": [{"role": "user", "content": "refund window"}]}),
+        None,
+    )
+    .await;
     assert_eq!(res.status(), 200);
     // Read until the first content arrives.
     let mut buf = String::new();
@@ -445,12 +467,15 @@ async fn a_client_that_disconnects_mid_stream_cancels_the_turn() {
     let message_id = first["id"].as_str().and_then(|id| id.strip_prefix("chatcmpl-")).expect("id").to_string();
     drop(res);
     let store = s.state.store.clone();
-    let cancelled = eventually(Duration::from_secs(20), || {
-        let store = store.clone();
-        let id = message_id.clone();
-        async move { store.message(&id).await.ok().flatten().and_then(|m| m.finish_reason).as_deref() == Some("cancelled") }
-    })
-    .await;
+    let cancelled =
+        eventually(Duration::from_secs(20), || {
+            let store = store.clone();
+            let id = message_id.clone();
+            async move {
+                store.message(&id).await.ok().flatten().and_then(|m| m.finish_reason).as_deref() == Some("cancelled")
+            }
+        })
+        .await;
     assert!(cancelled, "the turn is stored as cancelled");
     assert!(gated.dropped.load(Ordering::SeqCst), "the generator's stream was dropped");
     assert!(!gated.finished.load(Ordering::SeqCst));

@@ -15,10 +15,10 @@ use utoipa::ToSchema;
 use super::openapi::{ChatStreamEvent, ErrorEnvelope};
 use super::sse::{frames_response, replay_and_follow};
 use super::{ApiError, ApiJson, ApiPath, AuthedCaller, RequestId};
+use crate::bots::BotRuntime;
 use crate::ids;
 use crate::state::AppState;
 use crate::store::{MessageStatus, NewMessage};
-use crate::bots::BotRuntime;
 use crate::turn::{run_turn, FinalState, Frame, TurnInput};
 
 /// Earlier turns given to retrieval and the generator.
@@ -236,7 +236,18 @@ pub(super) struct StartedTurn {
 /// Check the question, find or start the conversation, take its lock and a turn
 /// permit, store the user message and the streaming answer, and spawn the turn.
 pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<StartedTurn, ApiError> {
-    let TurnRequest { bot_id, bot, request_id, question, question_param, client_history, conversation_id, visitor, metadata, filters } = t;
+    let TurnRequest {
+        bot_id,
+        bot,
+        request_id,
+        question,
+        question_param,
+        client_history,
+        conversation_id,
+        visitor,
+        metadata,
+        filters,
+    } = t;
     if question.is_empty() {
         return Err(ApiError::invalid_param("empty_message", question_param, "the message is empty"));
     }
@@ -385,7 +396,6 @@ pub(super) async fn final_state(mut rx: mpsc::Receiver<Frame>) -> Result<serde_j
     }
     Err(ApiError::internal("turn", &"the answer ended without a final frame"))
 }
-
 
 /// `GET /v1/conversations/{id}/messages/{message_id}/events` with `Last-Event-ID`:
 /// the frames after that id, then the live ones if the turn is still running.

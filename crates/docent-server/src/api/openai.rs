@@ -302,11 +302,8 @@ fn text_of(content: Option<&Value>) -> Option<String> {
     match content? {
         Value::String(s) => Some(s.clone()),
         Value::Array(parts) => {
-            let texts: Vec<&str> = parts
-                .iter()
-                .filter(|p| p["type"] == "text")
-                .filter_map(|p| p["text"].as_str())
-                .collect();
+            let texts: Vec<&str> =
+                parts.iter().filter(|p| p["type"] == "text").filter_map(|p| p["text"].as_str()).collect();
             (!texts.is_empty()).then(|| texts.join("\n"))
         }
         _ => None,
@@ -327,7 +324,9 @@ fn question_and_history(messages: Option<&[CompletionMessageIn]>) -> Result<(Str
                 return Err(ApiError::invalid_param(
                     "invalid_messages",
                     &format!("messages[{i}].role"),
-                    format!("role `{other}` is not supported: send `user` and `assistant` messages (`system` ones are ignored)"),
+                    format!(
+                    "role `{other}` is not supported: send `user` and `assistant` messages (`system` ones are ignored)"
+                ),
                 ))
             }
         };
@@ -431,7 +430,10 @@ pub async fn chat_completions(
         .filter(|m| !m.is_empty())
         .ok_or_else(|| ApiError::invalid_param("missing_field", "model", "`model` (a bot id) is required"))?;
     let Some(bot) = state.bot(model).cloned() else {
-        let mut e = ApiError::not_found("model_not_found", format!("the model `{model}` does not exist (models are bot ids; see /v1/models)"));
+        let mut e = ApiError::not_found(
+            "model_not_found",
+            format!("the model `{model}` does not exist (models are bot ids; see /v1/models)"),
+        );
         e.param = Some("model".into());
         return Err(e);
     };
@@ -556,10 +558,12 @@ impl Chunks {
         let mut out: Vec<ChatCompletionChunk> = Vec::new();
         let mut last = false;
         match frame.event.as_str() {
-            "start" => out.push(self.chunk(
-                ChunkDelta { role: Some("assistant"), content: Some(String::new()), annotations: None },
-                None,
-            )),
+            "start" => {
+                out.push(self.chunk(
+                    ChunkDelta { role: Some("assistant"), content: Some(String::new()), annotations: None },
+                    None,
+                ))
+            }
             "sources" => {
                 self.sources = data["sources"].as_array().cloned().unwrap_or_default();
                 let mut c = self.chunk(ChunkDelta { content: Some(String::new()), ..ChunkDelta::default() }, None);
