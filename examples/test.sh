@@ -49,6 +49,14 @@ grep -q '30 days of the charge date' "$tmp/rust.out" || fail "rust blocking: $(c
 grep -q 'follow-up finish_reason: stop' "$tmp/rust.out" || fail "rust follow-up: $(cat "$tmp/rust.out")"
 echo "ok"
 
+echo "== openai/openai_sdk.py (the openai SDK, via scripts/openai-client-test.sh)"
+bash "$repo/scripts/openai-client-test.sh" run > "$tmp/openai.out" 2>&1 || fail "openai sdk: $(cat "$tmp/openai.out")"
+grep -q '^citation: .*billing/refunds#' "$tmp/openai.out" || fail "openai streaming: no refunds citation: $(cat "$tmp/openai.out")"
+grep -q '^streamed finish_reason: stop' "$tmp/openai.out" || fail "openai streaming: $(cat "$tmp/openai.out")"
+grep -q '^follow-up finish_reason: stop' "$tmp/openai.out" || fail "openai blocking: $(cat "$tmp/openai.out")"
+grep -q '^openai sdk: ok' "$tmp/openai.out" || fail "openai sdk: $(cat "$tmp/openai.out")"
+echo "ok"
+
 echo "== node-proxy/server.mjs"
 pport=$(free_port)
 PORT=$pport node "$here/node-proxy/server.mjs" > "$tmp/proxy.log" 2>&1 &

@@ -38,6 +38,8 @@ async fn every_route_is_described_with_its_methods_and_auth() {
         ("/v1/conversations", &["get", "post"]),
         ("/v1/conversations/{id}", &["get", "delete"]),
         ("/v1/conversations/{id}/messages/{message_id}/events", &["get"]),
+        ("/v1/models", &["get"]),
+        ("/v1/chat/completions", &["post"]),
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["delete"]),
         ("/v1/webhooks/{id}/deliveries", &["get"]),
@@ -243,6 +245,9 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
             let url = path.replace("{id}", &conversation).replace("{message_id}", &message);
             let (url, body) = match (method.as_str(), path.as_str()) {
                 ("post", "/v1/chat") => (url, Some(json!({"bot_id": "docs", "message": "hi"}))),
+                ("post", "/v1/chat/completions") => {
+                    (url, Some(json!({"model": "docs", "messages": [{"role": "user", "content": "hi"}]})))
+                }
                 ("post", "/v1/search") => (url, Some(json!({"bot_id": "docs", "q": "refund"}))),
                 ("get", "/v1/search") => (format!("{url}?bot_id=docs&q=refund"), None),
                 ("post", "/v1/conversations") => (url, Some(json!({"bot_id": "docs"}))),
@@ -288,6 +293,6 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
             walked += 1;
         }
     }
-    assert!(walked >= 13, "walked {walked} keyed operations");
+    assert!(walked >= 15, "walked {walked} keyed operations");
     s.stop().await;
 }

@@ -1,6 +1,8 @@
 //! `POST /v1/chat` (blocking JSON or SSE) and the resume route
 //! `GET /v1/conversations/{id}/messages/{message_id}/events`.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
@@ -13,10 +15,11 @@ use utoipa::ToSchema;
 use super::openapi::{ChatStreamEvent, ErrorEnvelope};
 use super::sse::{frames_response, replay_and_follow};
 use super::{ApiError, ApiJson, ApiPath, AuthedCaller, RequestId};
+use crate::bots::BotRuntime;
 use crate::ids;
 use crate::state::AppState;
 use crate::store::{MessageStatus, NewMessage};
-use crate::turn::{run_turn, FinalState, TurnInput};
+use crate::turn::{run_turn, FinalState, Frame, TurnInput};
 
 /// Earlier turns given to retrieval and the generator.
 const HISTORY_MESSAGES: usize = 10;
@@ -81,7 +84,7 @@ pub struct ChatRequest {
 
 /// Text the store can hold everywhere: NUL characters removed (PostgreSQL TEXT
 /// refuses them), surrounding whitespace trimmed.
-fn clean(text: &str) -> String {
+pub(super) fn clean(text: &str) -> String {
     text.replace('\0', "").trim().to_string()
 }
 
@@ -168,14 +171,91 @@ pub async fn chat(
             (clean(&last.content), Some(history))
         }
     };
+    let started = start_turn(
+        &state,
+        TurnRequest {
+            bot_id,
+            bot,
+            request_id,
+            question,
+            question_param: "message",
+            client_history,
+            conversation_id: body.conversation_id.clone(),
+            visitor,
+            metadata: body.metadata.clone(),
+            filters: body.filters.clone().map(Filters::from).unwrap_or_default(),
+        },
+    )
+    .await?;
+    let rx = started.frames;
+
+    if wants_stream(&body, &headers) {
+        let keepalive = std::time::Duration::from_secs(state.config.limits.keepalive_secs);
+        return Ok((rate, frames_response(rx, keepalive, state.metrics.stream_opened())).into_response());
+    }
+    // Blocking: wait for the final frame.
+    let value = final_state(rx).await?;
+    Ok((rate, axum::Json(value)).into_response())
+}
+
+/// A turn to start, as `/v1/chat` and `/v1/chat/completions` both describe it once
+/// their request is parsed and the caller authorised.
+pub(super) struct TurnRequest {
+    /// The bot (already looked up).
+    pub bot_id: String,
+    /// Its runtime.
+    pub bot: Arc<BotRuntime>,
+    /// Request id.
+    pub request_id: String,
+    /// The visitor's message, cleaned ([`clean`]).
+    pub question: String,
+    /// The request field that carries the question (in 400s about it).
+    pub question_param: &'static str,
+    /// Client-managed history; `None` reads the stored conversation's.
+    pub client_history: Option<Vec<Turn>>,
+    /// Conversation to continue; `None` starts one.
+    pub conversation_id: Option<String>,
+    /// The visitor's id.
+    pub visitor: Option<String>,
+    /// Client metadata stored with a new conversation.
+    pub metadata: Option<serde_json::Value>,
+    /// Retrieval filters.
+    pub filters: Filters,
+}
+
+/// A turn that runs: its ids and its frames.
+pub(super) struct StartedTurn {
+    /// `conv_…` (continued or new).
+    pub conversation_id: String,
+    /// `msg_…` of the answer.
+    pub message_id: String,
+    /// The turn's frames; dropping the receiver cancels the turn.
+    pub frames: mpsc::Receiver<Frame>,
+}
+
+/// Check the question, find or start the conversation, take its lock and a turn
+/// permit, store the user message and the streaming answer, and spawn the turn.
+pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<StartedTurn, ApiError> {
+    let TurnRequest {
+        bot_id,
+        bot,
+        request_id,
+        question,
+        question_param,
+        client_history,
+        conversation_id,
+        visitor,
+        metadata,
+        filters,
+    } = t;
     if question.is_empty() {
-        return Err(ApiError::invalid_param("empty_message", "message", "the message is empty"));
+        return Err(ApiError::invalid_param("empty_message", question_param, "the message is empty"));
     }
     let max = state.config.limits.max_message_chars;
     if question.chars().count() > max {
         return Err(ApiError::invalid_param(
             "message_too_long",
-            "message",
+            question_param,
             format!("the message is longer than {max} characters"),
         ));
     }
@@ -189,7 +269,7 @@ pub async fn chat(
     }
 
     // The conversation: continue one, or start one.
-    let conversation_id = match &body.conversation_id {
+    let conversation_id = match &conversation_id {
         Some(id) => {
             let found = if ids::looks_like(id, "conv") { state.store.conversation(id).await? } else { None };
             match found {
@@ -204,7 +284,7 @@ pub async fn chat(
         }
         None => {
             let id = ids::conversation_id();
-            let metadata = body.metadata.clone().unwrap_or_else(|| serde_json::json!({}));
+            let metadata = metadata.unwrap_or_else(|| serde_json::json!({}));
             super::conversations::start_conversation(&state.store, &id, &bot_id, visitor.as_deref(), &metadata).await?;
             id
         }
@@ -253,23 +333,23 @@ pub async fn chat(
 
     let input = TurnInput {
         bot,
-        conversation_id,
-        message_id,
+        conversation_id: conversation_id.clone(),
+        message_id: message_id.clone(),
         request_id,
         question,
         history,
-        filters: body.filters.clone().map(Filters::from).unwrap_or_default(),
+        filters,
         metrics: state.metrics.clone(),
     };
-    let (tx, mut rx) = mpsc::channel(64);
+    let (tx, rx) = mpsc::channel(64);
     let (store, live) = (state.store.clone(), state.live.clone());
     tokio::spawn(run_turn(store, live, input, tx, (lock, permit)));
+    Ok(StartedTurn { conversation_id, message_id, frames: rx })
+}
 
-    if wants_stream(&body, &headers) {
-        let keepalive = std::time::Duration::from_secs(state.config.limits.keepalive_secs);
-        return Ok((rate, frames_response(rx, keepalive, state.metrics.stream_opened())).into_response());
-    }
-    // Blocking: wait for the final frame.
+/// Wait for a turn's final state (the `done` frame without its `type`); an `error`
+/// frame becomes the matching [`ApiError`] (nothing has been sent yet).
+pub(super) async fn final_state(mut rx: mpsc::Receiver<Frame>) -> Result<serde_json::Value, ApiError> {
     while let Some(frame) = rx.recv().await {
         match frame.event.as_str() {
             "done" => {
@@ -278,7 +358,7 @@ pub async fn chat(
                 if let Some(map) = value.as_object_mut() {
                     map.remove("type");
                 }
-                return Ok((rate, axum::Json(value)).into_response());
+                return Ok(value);
             }
             "error" => {
                 let value: serde_json::Value = serde_json::from_str(&frame.data).unwrap_or_default();

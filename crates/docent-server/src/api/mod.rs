@@ -11,6 +11,7 @@ mod chat;
 mod conversations;
 mod error;
 mod extract;
+mod openai;
 pub mod openapi;
 mod ops;
 mod search;
@@ -51,6 +52,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::create, conversations::list))
         .routes(routes!(conversations::get_one, conversations::delete))
         .routes(routes!(chat::resume))
+        .routes(routes!(openai::models))
+        .routes(routes!(openai::chat_completions))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::delete))
         .routes(routes!(webhooks::deliveries))
@@ -137,6 +140,7 @@ fn cors_layer(state: &AppState) -> CorsLayer {
             REQUEST_ID.clone(),
             HeaderName::from_static("last-event-id"),
             HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static(openai::CONVERSATION_HEADER),
         ])
         .expose_headers([
             REQUEST_ID.clone(),
@@ -144,6 +148,7 @@ fn cors_layer(state: &AppState) -> CorsLayer {
             HeaderName::from_static("x-ratelimit-limit"),
             HeaderName::from_static("x-ratelimit-remaining"),
             HeaderName::from_static("x-ratelimit-reset"),
+            HeaderName::from_static(openai::CONVERSATION_HEADER),
         ])
         .max_age(std::time::Duration::from_secs(600))
 }

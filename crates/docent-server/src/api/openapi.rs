@@ -31,6 +31,7 @@ use crate::turn::{ApiCitation, ApiSource, FinalState, StreamError};
     components(schemas(ErrorEnvelope, ChatStreamEvent)),
     tags(
         (name = "chat", description = "Answers with citations"),
+        (name = "openai", description = "OpenAI-compatible models and chat completions (`model` = bot id)"),
         (name = "conversations", description = "Server-managed conversation history"),
         (name = "knowledge base", description = "Search the indexed documentation"),
         (name = "webhooks", description = "Signed event deliveries to your endpoints (admin)"),

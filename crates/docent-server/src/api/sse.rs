@@ -22,7 +22,7 @@ fn is_last(frame: &Frame) -> bool {
     frame.event == "done" || frame.event == "error"
 }
 
-fn respond<S>(stream: S, keepalive: Duration) -> Response
+pub(super) fn respond<S>(stream: S, keepalive: Duration) -> Response
 where
     S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
 {

@@ -69,6 +69,8 @@ pub enum Gen {
     Gated(Arc<Gated>),
     /// What `docent serve` builds from the configuration (`generator = "llm"` + `[llm]`).
     FromConfig,
+    /// Any generator a test brings.
+    Custom(Arc<dyn Generator>),
 }
 
 /// Start a server over a fresh data dir with the sample index; `tune` adjusts the
@@ -95,6 +97,7 @@ pub async fn start_in(dir: Arc<tempfile::TempDir>, gen: Gen, tune: impl FnOnce(&
             Gen::Extractive => Arc::new(ExtractiveGenerator::default()),
             Gen::Gated(g) => Arc::clone(g) as Arc<dyn Generator>,
             Gen::FromConfig => docent_server::default_generator(config)(bot)?,
+            Gen::Custom(g) => Arc::clone(g),
         })
     };
     let server = Server::build_with(config, index::query_embedder(), &factory).await.expect("server builds");
