@@ -83,6 +83,9 @@ pub struct ServerConfig {
     /// Webhook delivery settings and endpoints defined in the file (the `[webhooks]`
     /// table with `[[webhooks.endpoints]]` entries: `bot`, `url`, `events`, `secret`).
     pub webhooks: crate::webhooks::WebhooksConfig,
+    /// The answer cache for repeated first-turn questions (the `[answer_cache]`
+    /// table: `enabled`, `max_entries`, `ttl_secs`).
+    pub answer_cache: crate::answer_cache::AnswerCacheConfig,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +101,7 @@ impl Default for ServerConfig {
             widget: WidgetConfig::default(),
             bots: Vec::new(),
             webhooks: crate::webhooks::WebhooksConfig::default(),
+            answer_cache: crate::answer_cache::AnswerCacheConfig::default(),
         }
     }
 }

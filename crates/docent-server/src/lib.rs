@@ -8,6 +8,7 @@
 //! - [`api`]: routes, middleware (request id, error envelope, limits, CORS) and the
 //!   SSE transport.
 //! - [`auth`], [`ratelimit`]: keys and token buckets.
+//! - [`answer_cache`]: repeated first-turn questions answered from memory.
 //! - [`analytics`]: unanswered questions grouped by meaning, traffic summaries.
 //! - [`webhooks`]: signed event deliveries from the store's outbox, off the request path.
 //!
@@ -16,6 +17,7 @@
 #![deny(missing_docs)]
 
 pub mod analytics;
+pub mod answer_cache;
 pub mod api;
 pub mod auth;
 pub mod bots;

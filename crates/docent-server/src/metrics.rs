@@ -87,6 +87,7 @@ pub struct Metrics {
     auth_failures: Counter,
     index_generation: Family<BotLabels, Gauge>,
     webhook_queue_depth: Gauge,
+    answer_cache_hits: Family<BotLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -110,6 +111,8 @@ pub struct TurnReport<'a> {
     pub ttft_ms: f64,
     /// The whole turn, in ms.
     pub total_ms: f64,
+    /// Served from the answer cache.
+    pub cached: bool,
 }
 
 fn seconds(ms: f64) -> f64 {
@@ -155,7 +158,10 @@ impl Metrics {
             "Webhook deliveries pending (not yet delivered or failed)",
             webhook_queue_depth.clone(),
         );
+        let answer_cache_hits = Family::<BotLabels, Counter>::default();
+        registry.register("answer_cache_hits", "Chat turns answered from the answer cache", answer_cache_hits.clone());
         Arc::new(Metrics {
+            answer_cache_hits,
             webhook_queue_depth,
             registry,
             http_requests,
@@ -189,6 +195,9 @@ impl Metrics {
         if t.ttft_ms > 0.0 {
             stage("generation", t.total_ms - t.ttft_ms);
             self.ttft.get_or_create(&BotLabels { bot: bot.clone() }).observe(seconds(t.ttft_ms));
+        }
+        if t.cached {
+            self.answer_cache_hits.get_or_create(&BotLabels { bot: bot.clone() }).inc();
         }
         self.turns.get_or_create(&TurnLabels { bot, finish_reason: t.finish_reason.to_string() }).inc();
     }
@@ -270,6 +279,7 @@ mod tests {
             rerank_ms: 0.0,
             ttft_ms: 6.0,
             total_ms: 26.0,
+            cached: false,
         });
         m.observe_turn(TurnReport {
             bot: "docs",
@@ -278,11 +288,13 @@ mod tests {
             rerank_ms: 0.0,
             ttft_ms: 0.0,
             total_ms: 3.0,
+            cached: true,
         });
         let guard = m.stream_opened();
         let open = m.render([("docs".to_string(), Some(7))]);
         drop(guard);
         let closed = m.render([]);
+        assert_eq!(value_of(&open, "docent_answer_cache_hits_total{bot=\"docs\"}"), Some(1.0));
         assert_eq!(value_of(&open, "docent_active_streams "), Some(1.0));
         assert_eq!(value_of(&closed, "docent_active_streams "), Some(0.0));
         assert_eq!(value_of(&open, r#"docent_turns_total{bot="docs",finish_reason="no_answer"}"#), Some(1.0));

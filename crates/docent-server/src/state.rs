@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use tokio::sync::Semaphore;
 
+use crate::answer_cache::AnswerCache;
 use crate::bots::{BotRuntime, Bots};
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
@@ -40,6 +41,9 @@ pub struct Inner {
     pub turns: Arc<Semaphore>,
     /// Process start, for `/healthz`.
     pub started: Instant,
+    /// Repeated first-turn questions answered without retrieval or generation
+    /// (`None`: `[answer_cache] enabled = false`).
+    pub answer_cache: Option<Arc<AnswerCache>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -55,7 +59,9 @@ impl AppState {
         let limits = RateLimits::new(&config.bots);
         let turns = Arc::new(Semaphore::new(config.limits.max_concurrent_turns));
         let auth_failures = AuthFailureLimiter::new(&config.limits);
+        let answer_cache = AnswerCache::from_config(&config.answer_cache).map(Arc::new);
         AppState(Arc::new(Inner {
+            answer_cache,
             config,
             bots,
             store,

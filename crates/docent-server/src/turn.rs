@@ -23,6 +23,7 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::{info_span, warn, Instrument};
 use utoipa::ToSchema;
 
+use crate::answer_cache::{AnswerCache, CacheKey, CachedAnswer};
 use crate::bots::BotRuntime;
 use crate::config::BotConfig;
 use crate::metrics::{Metrics, TurnReport};
@@ -154,6 +155,8 @@ pub struct TurnInput {
     pub filters: Filters,
     /// Where the turn's stage timings and outcome are counted.
     pub metrics: Arc<Metrics>,
+    /// The answer cache (`None`: disabled); used for first turns only.
+    pub cache: Option<Arc<AnswerCache>>,
 }
 
 /// Frames of the turns running now, for resume.
@@ -357,6 +360,7 @@ pub async fn run_turn<H: Send>(store: Store, live: Arc<LiveTurns>, input: TurnIn
             rerank_ms: state.timings.rerank_ms,
             ttft_ms: state.timings.ttft_ms,
             total_ms: state.timings.total_ms,
+            cached: state.cached,
         });
         drop(hold);
         em.send(last).await;
@@ -425,6 +429,18 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
         Ok(r) => r,
         Err(why) => return Err(fail(state, "index_unavailable", why, true, started)),
     };
+    // A first turn may be answered from the cache (same bot, generation, filters and
+    // normalised question).
+    let cache_key = input
+        .cache
+        .as_ref()
+        .filter(|_| input.history.is_empty())
+        .map(|_| CacheKey::new(&bot.config.id, retriever.generation(), &input.filters, &input.question));
+    if let (Some(cache), Some(key)) = (&input.cache, &cache_key) {
+        if let Some(hit) = cache.get(key) {
+            return Ok(replay(&hit, state, em, started).await);
+        }
+    }
     let mode = answer_mode(&retriever);
     let request = SearchRequest::new(input.question.clone())
         .with_k(bot.config.sources)
@@ -472,6 +488,7 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
         max_tokens: bot.config.max_tokens,
     });
     let mut filter = CitationFilter::new(state.sources.len());
+    let mut deltas: Vec<String> = Vec::new();
     let mut finish: Option<(FinishReason, Usage)> = None;
     let mut failure: Option<StreamError> = None;
     loop {
@@ -490,6 +507,7 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
                         state.timings.ttft_ms = ms(started);
                     }
                     em.emit("delta", serde_json::json!({"type": "delta", "delta": shown})).await;
+                    deltas.push(shown);
                 }
             }
             Some(Ok(AnswerEvent::Done { finish_reason, usage })) => {
@@ -521,6 +539,7 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
     let rest = filter.finish();
     if !rest.is_empty() && !em.gone && failure.is_none() {
         em.emit("delta", serde_json::json!({"type": "delta", "delta": rest})).await;
+        deltas.push(rest);
     }
     state.message.content = filter.content().to_string();
     state.removed_citations = filter.dropped().to_vec();
@@ -559,7 +578,65 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
         em.emit("citation", with_type("citation", &c)).await;
     }
     state.timings.total_ms = ms(started);
+    if let (Some(cache), Some(key)) = (&input.cache, cache_key) {
+        if !em.gone {
+            cache.put(
+                key,
+                CachedAnswer {
+                    grounded: answerable,
+                    confidence: response.confidence.score,
+                    sources: state.sources.clone(),
+                    deltas,
+                    content: state.message.content.clone(),
+                    citations: state.citations.clone(),
+                    finish_reason: state.finish_reason,
+                    usage: state.usage,
+                    removed_citations: state.removed_citations.clone(),
+                },
+            );
+        }
+    }
     Ok(state)
+}
+
+/// Stream a cached answer as the same frames a generated one sends (`sources`,
+/// `delta`…, `citation`…), and its final state with `cached: true`.
+async fn replay(hit: &CachedAnswer, mut state: FinalState, em: &mut Emitter, started: Instant) -> FinalState {
+    state.cached = true;
+    state.sources = hit.sources.clone();
+    em.emit(
+        "sources",
+        serde_json::json!({"type": "sources", "grounded": hit.grounded, "sources": state.sources, "confidence": hit.confidence}),
+    )
+    .await;
+    let mut shown = String::new();
+    for d in &hit.deltas {
+        if em.gone || em.tx.is_closed() {
+            em.gone = true;
+            break;
+        }
+        if state.timings.ttft_ms == 0.0 {
+            state.timings.ttft_ms = ms(started);
+        }
+        em.emit("delta", serde_json::json!({"type": "delta", "delta": d})).await;
+        shown.push_str(d);
+    }
+    if em.gone {
+        state.message.content = shown;
+        state.finish_reason = FinishReason::Cancelled;
+        state.timings.total_ms = ms(started);
+        return state;
+    }
+    state.message.content = hit.content.clone();
+    state.citations = hit.citations.clone();
+    state.removed_citations = hit.removed_citations.clone();
+    state.usage = hit.usage;
+    state.finish_reason = hit.finish_reason;
+    for c in &hit.citations {
+        em.emit("citation", with_type("citation", c)).await;
+    }
+    state.timings.total_ms = ms(started);
+    state
 }
 
 fn ms(since: Instant) -> f64 {

@@ -34,6 +34,9 @@ async fn with_llm(replies: Vec<Reply>, tune: impl FnOnce(&mut LlmConfig)) -> (Fa
         c.llm = Some(llm);
         c.bots[0].generator = GeneratorKind::Llm;
         c.bots[0].fallback = FALLBACK.into();
+        // Every turn here must reach the upstream (tests ask one question repeatedly);
+        // the cache has its own tests (answer_cache.rs).
+        c.answer_cache.enabled = false;
     })
     .await;
     (fake, server)

@@ -340,6 +340,7 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
         history,
         filters,
         metrics: state.metrics.clone(),
+        cache: state.answer_cache.clone(),
     };
     let (tx, rx) = mpsc::channel(64);
     let (store, live) = (state.store.clone(), state.live.clone());
