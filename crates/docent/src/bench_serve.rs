@@ -109,6 +109,11 @@ pub struct BenchServeArgs {
     /// runs the query embedder instead of hitting its cache.
     #[arg(long)]
     pub uncached: bool,
+    /// Turn the server's answer cache on (off by default, so the levels measure
+    /// retrieval and generation): repeated questions are then answered from it, and
+    /// each level reports its hit rate.
+    #[arg(long)]
+    pub answer_cache: bool,
     /// Print JSON rows (one per line) instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -135,6 +140,10 @@ pub struct LevelRow {
     pub error_kinds: BTreeMap<String, usize>,
     /// Answers that finished `no_answer` (the fallback text).
     pub no_answer: usize,
+    /// Answers served from the answer cache (`cached: true`).
+    pub cached: usize,
+    /// `cached` / answers.
+    pub cache_hit_rate: f64,
     /// Time to the first `delta`, client side, ms.
     pub ttft_p50_ms: f64,
     /// 95th percentile of TTFT, ms.
@@ -415,6 +424,9 @@ fn print_memory(r: &MemoryRow, header: bool) {
         r.open_secs,
         r.load
     );
+    if r.cached > 0 {
+        println!("    answer cache: {} of {} answers ({:.1}%)", r.cached, r.answers, r.cache_hit_rate * 100.0);
+    }
     if r.errors > 0 {
         println!("    errors: {:?}", r.error_kinds);
     }
@@ -601,8 +613,9 @@ impl ServerSetup {
         // server, not its throttle.
         let rate = "rate_limit = { per_minute = 1000000000, burst = 1000000, public_per_minute = 1000000000, public_burst = 1000000 }";
         toml.push_str(&format!(
-            "[auth]\nrequired = true\n[limits]\nmax_concurrent_turns = {}\n[llm]\nbase_url = {}\nmodel = \"bench-held\"\nmax_retries = 0\nfirst_token_timeout = \"120s\"\ntotal_timeout = \"900s\"\n\
+            "[answer_cache]\nenabled = {}\n[auth]\nrequired = true\n[limits]\nmax_concurrent_turns = {}\n[llm]\nbase_url = {}\nmodel = \"bench-held\"\nmax_retries = 0\nfirst_token_timeout = \"120s\"\ntotal_timeout = \"900s\"\n\
              [[bots]]\nid = {}\n{rate}\n[[bots]]\nid = {}\ngenerator = \"llm\"\ndata = {}\n{rate}\n",
+            args.answer_cache,
             peak + 64,
             toml_str(&upstream),
             toml_str(&args.bot),
@@ -808,7 +821,7 @@ impl Drop for HeldUpstream {
 /// How one streamed request went.
 #[derive(Debug, Clone)]
 enum Outcome {
-    Done { ttft_ms: Option<f64>, full_ms: f64, no_answer: bool, server_ttft_ms: Option<f64> },
+    Done { ttft_ms: Option<f64>, full_ms: f64, no_answer: bool, cached: bool, server_ttft_ms: Option<f64> },
     Failed(String),
 }
 
@@ -958,6 +971,7 @@ impl Bench {
                             ttft_ms,
                             full_ms,
                             no_answer: done["finish_reason"] == "no_answer",
+                            cached: done["cached"] == true,
                             server_ttft_ms: done["timings"]["ttft_ms"].as_f64(),
                         };
                     }
@@ -1030,6 +1044,8 @@ impl Bench {
             errors: s.errors(),
             error_kinds: s.error_kinds.clone(),
             no_answer: s.no_answer,
+            cached: s.cached,
+            cache_hit_rate: s.cached as f64 / answers,
             ttft_p50_ms: pct(&s.ttft, 0.50),
             ttft_p95_ms: pct(&s.ttft, 0.95),
             ttft_p99_ms: pct(&s.ttft, 0.99),
@@ -1140,6 +1156,7 @@ struct Summary {
     server_ttft: Vec<f64>,
     answers: usize,
     no_answer: usize,
+    cached: usize,
     error_kinds: BTreeMap<String, usize>,
 }
 
@@ -1151,13 +1168,15 @@ impl Summary {
             server_ttft: Vec::new(),
             answers: 0,
             no_answer: 0,
+            cached: 0,
             error_kinds: BTreeMap::new(),
         };
         for o in outcomes {
             match o {
-                Outcome::Done { ttft_ms: Some(ttft), full_ms, no_answer, server_ttft_ms } => {
+                Outcome::Done { ttft_ms: Some(ttft), full_ms, no_answer, cached, server_ttft_ms } => {
                     s.answers += 1;
                     s.no_answer += usize::from(*no_answer);
+                    s.cached += usize::from(*cached);
                     s.full.push(*full_ms);
                     s.ttft.push(*ttft);
                     if let Some(t) = server_ttft_ms {
