@@ -10,6 +10,10 @@ mod chat;
 mod conversations;
 mod error;
 mod extract;
+mod feedback;
+mod handoff;
+mod idempotency;
+mod leads;
 pub mod openapi;
 mod ops;
 mod search;
@@ -35,6 +39,7 @@ pub use caller::AuthedCaller;
 pub(crate) use conversations::rfc3339;
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery, RequestId};
+pub use idempotency::{IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_MS, IDEMPOTENT_REPLAYED};
 
 use crate::state::AppState;
 
@@ -49,6 +54,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(conversations::create, conversations::list))
         .routes(routes!(conversations::get_one, conversations::delete))
+        .routes(routes!(handoff::hand_off, handoff::give_back))
+        .routes(routes!(leads::create))
+        .routes(routes!(feedback::create))
         .routes(routes!(chat::resume))
         .routes(routes!(webhooks::create, webhooks::list))
         .routes(routes!(webhooks::delete))
@@ -133,7 +141,7 @@ fn cors_layer(state: &AppState) -> CorsLayer {
             header::ACCEPT,
             REQUEST_ID.clone(),
             HeaderName::from_static("last-event-id"),
-            HeaderName::from_static("idempotency-key"),
+            IDEMPOTENCY_KEY.clone(),
         ])
         .expose_headers([
             REQUEST_ID.clone(),
@@ -141,6 +149,7 @@ fn cors_layer(state: &AppState) -> CorsLayer {
             HeaderName::from_static("x-ratelimit-limit"),
             HeaderName::from_static("x-ratelimit-remaining"),
             HeaderName::from_static("x-ratelimit-reset"),
+            IDEMPOTENT_REPLAYED.clone(),
         ])
         .max_age(std::time::Duration::from_secs(600))
 }
