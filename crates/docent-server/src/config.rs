@@ -592,7 +592,11 @@ rate_limit = { per_minute = 60, burst = 10, public_per_minute = 5, public_burst 
         assert!(c.validate("my.toml").expect_err("no llm").to_string().contains("bots[0].generator"));
         let c = ServerConfig::from_toml("[[bots]]\nid = \"a\"\nhandoff_phrases = [\"ok\", \"?!\"]\n", "my.toml")
             .expect("parses");
-        assert!(c.validate("my.toml").expect_err("no words").to_string().starts_with("my.toml: bots[0].handoff_phrases:"));
+        assert!(c
+            .validate("my.toml")
+            .expect_err("no words")
+            .to_string()
+            .starts_with("my.toml: bots[0].handoff_phrases:"));
         let c = ServerConfig::from_toml("[[bots]]\nid = \"a\"\nhandoff_text = \" \"\n", "my.toml").expect("parses");
         assert!(c.validate("my.toml").expect_err("empty").to_string().contains("bots[0].handoff_text"));
     }

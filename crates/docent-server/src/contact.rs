@@ -75,7 +75,8 @@ impl Email {
             }
         }
         let tld = labels.last().copied().unwrap_or_default();
-        let punycode = tld.strip_prefix("xn--").is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric()));
+        let punycode =
+            tld.strip_prefix("xn--").is_some_and(|r| !r.is_empty() && r.chars().all(|c| c.is_ascii_alphanumeric()));
         if !punycode && (tld.len() < 2 || !tld.chars().all(|c| c.is_ascii_alphabetic())) {
             return Err(invalid("the domain must end in a top-level domain of letters (.com, .org, …)"));
         }
@@ -117,7 +118,9 @@ impl Phone {
                 '0'..='9' => digits.push(c),
                 ' ' | '-' | '.' | '(' | ')' => {}
                 '+' => return Err(invalid("`+` may only start a phone number")),
-                _ => return Err(invalid("a phone number has digits, an optional leading `+`, spaces, dots, hyphens and parentheses only")),
+                _ => return Err(invalid(
+                    "a phone number has digits, an optional leading `+`, spaces, dots, hyphens and parentheses only",
+                )),
             }
         }
         if !(PHONE_MIN_DIGITS..=PHONE_MAX_DIGITS).contains(&digits.len()) {
@@ -197,7 +200,8 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["ada@example.com", "a.b+tag@sub.Example.CO.uk", "x_y-z@e-x.io", "o'neil@example.org", "a@b.xn--p1ai"] {
+        for ok in ["ada@example.com", "a.b+tag@sub.Example.CO.uk", "x_y-z@e-x.io", "o'neil@example.org", "a@b.xn--p1ai"]
+        {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
         assert_eq!(Email::parse(" Ada@Example.COM ").expect("valid").as_str(), "Ada@example.com");
@@ -230,7 +234,9 @@ mod tests {
         assert_eq!(Phone::parse("+1 (555) 010-0199").expect("valid").as_str(), "+15550100199");
         assert_eq!(Phone::parse("030 1234567").expect("valid").as_str(), "0301234567");
         assert_eq!(Phone::parse("+44.20.7946.0958").expect("valid").as_str(), "+442079460958");
-        for bad in ["", "12345", "+1234567890123456", "555-CALL-NOW", "+1+2345678", "1234567+", "+0123456789", "☎ 5550100"] {
+        for bad in
+            ["", "12345", "+1234567890123456", "555-CALL-NOW", "+1+2345678", "1234567+", "+0123456789", "☎ 5550100"]
+        {
             assert!(Phone::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -129,7 +129,8 @@ impl PhraseMatcher {
     /// one by one, so a negation in one ("That doesn't help.") does not cancel a
     /// request in the next ("Can I talk to a human?").
     pub fn find(&self, message: &str) -> Option<String> {
-        let sentences = message.split(|c| matches!(c, '.' | '!' | '?' | ';' | '\n' | '\u{3002}' | '\u{FF01}' | '\u{FF1F}'));
+        let sentences =
+            message.split(|c| matches!(c, '.' | '!' | '?' | ';' | '\n' | '\u{3002}' | '\u{FF01}' | '\u{FF1F}'));
         for sentence in sentences {
             let text = words(sentence);
             for phrase in &self.phrases {
@@ -187,9 +188,13 @@ pub async fn hand_off_in(
 /// Give a handed-off conversation back to the bot; `None` when it was not handed off.
 pub async fn give_back(store: &Store, conversation_id: &str) -> Result<Option<Conversation>, StoreError> {
     let mut tx = store.begin_write().await?;
-    let changed =
-        Store::change_conversation_state_in(&mut tx, conversation_id, ConversationState::Handoff, ConversationState::Open)
-            .await?;
+    let changed = Store::change_conversation_state_in(
+        &mut tx,
+        conversation_id,
+        ConversationState::Handoff,
+        ConversationState::Open,
+    )
+    .await?;
     tx.commit().await?;
     Ok(changed)
 }
@@ -209,7 +214,7 @@ mod tests {
             "Is there a customer-support agent I can reach?",
             "Please connect me with a person",
             "speak to the human",
-            "ＴＡＬＫ ＴＯ Ａ ＨＵＭＡＮ",       // fullwidth: NFKC
+            "ＴＡＬＫ ＴＯ Ａ ＨＵＭＡＮ",          // fullwidth: NFKC
             "let me talk\u{00A0}to\u{2003}a human", // odd spaces
             "I need a live agent now",
             "talk to human",

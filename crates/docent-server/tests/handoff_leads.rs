@@ -70,7 +70,8 @@ async fn a_visitor_asking_for_a_person_is_handed_off_until_an_admin_gives_it_bac
     register(&s, &rx.url("/hook"), &["conversation.handoff"]).await;
 
     // An ordinary first turn, then the request for a person in the same conversation.
-    let (status, first) = chat(&s, json!({"bot_id": "docs", "message": "How long do I have to ask for a refund?"})).await;
+    let (status, first) =
+        chat(&s, json!({"bot_id": "docs", "message": "How long do I have to ask for a refund?"})).await;
     assert_eq!(status, 200);
     assert_eq!(first["finish_reason"], "stop");
     let conversation = first["conversation_id"].as_str().expect("conversation").to_string();
@@ -126,9 +127,8 @@ async fn a_visitor_asking_for_a_person_is_handed_off_until_an_admin_gives_it_bac
     assert!(!answered["sources"].as_array().expect("sources").is_empty());
 
     // Streaming: start → sources (empty, ungrounded) → delta → done, in a new conversation.
-    let res = s
-        .post("/v1/chat", json!({"bot_id": "docs", "message": "I want to speak to an agent", "stream": true}))
-        .await;
+    let res =
+        s.post("/v1/chat", json!({"bot_id": "docs", "message": "I want to speak to an agent", "stream": true})).await;
     assert_eq!(res.status(), 200);
     let frames = SseReader::new(res).rest().await;
     let kinds: Vec<&str> = frames.iter().map(|f| f.event.as_str()).collect();
@@ -204,15 +204,18 @@ async fn the_handoff_route_takes_a_visitor_key_fires_once_and_only_an_admin_give
     assert_eq!(status, 200, "{first}");
     let conversation = first["conversation_id"].as_str().expect("conversation").to_string();
     let path = format!("/v1/conversations/{conversation}/handoff");
-    let widget_post = |body: Value| {
-        s.http.post(s.url(&path)).bearer_auth(&public.key).header("origin", origin).json(&body).send()
-    };
+    let widget_post =
+        |body: Value| s.http.post(s.url(&path)).bearer_auth(&public.key).header("origin", origin).json(&body).send();
 
     let (status, code, param) = error_of(widget_post(json!({"reason": "x".repeat(501)})).await.expect("req")).await;
     assert_eq!((status, code.as_str(), param.as_str()), (400, "reason_too_long", "reason"));
     for _ in 0..2 {
-        let (status, c) = json_of(widget_post(json!({"reason": "visitor asked from the widget"})).await.expect("req")).await;
-        assert_eq!((status, c["state"].as_str(), c["id"].as_str()), (200, Some("handoff"), Some(conversation.as_str())));
+        let (status, c) =
+            json_of(widget_post(json!({"reason": "visitor asked from the widget"})).await.expect("req")).await;
+        assert_eq!(
+            (status, c["state"].as_str(), c["id"].as_str()),
+            (200, Some("handoff"), Some(conversation.as_str()))
+        );
     }
     let deliveries = |key: String| {
         let url = s.url(&format!("/v1/webhooks/{hook}/deliveries"));
@@ -286,7 +289,8 @@ async fn leads_are_validated_stored_fired_and_idempotent() {
 
     // A valid lead: normalised, stored, fired.
     let body = lead(json!({"name": "  Ada   Lovelace ", "email": "Ada@Example.COM", "phone": "+1 (555) 010-0199"}));
-    let res = s.http.post(s.url("/v1/leads")).header("idempotency-key", "lead-1").json(&body).send().await.expect("req");
+    let res =
+        s.http.post(s.url("/v1/leads")).header("idempotency-key", "lead-1").json(&body).send().await.expect("req");
     assert!(res.headers().get("idempotent-replayed").is_none());
     let (status, created) = json_of(res).await;
     assert_eq!(status, 201, "{created}");
@@ -307,7 +311,8 @@ async fn leads_are_validated_stored_fired_and_idempotent() {
     assert_eq!(env["data"]["conversation_id"], conversation.as_str());
 
     // The same key and body: the same response, replayed; nothing new stored or fired.
-    let res = s.http.post(s.url("/v1/leads")).header("idempotency-key", "lead-1").json(&body).send().await.expect("req");
+    let res =
+        s.http.post(s.url("/v1/leads")).header("idempotency-key", "lead-1").json(&body).send().await.expect("req");
     assert_eq!(res.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
     let (status, replayed) = json_of(res).await;
     assert_eq!((status, &replayed), (201, &created));
@@ -383,9 +388,14 @@ async fn feedback_is_stored_replaced_fired_and_shown_on_the_message() {
         r.send()
     };
     let (_, answer) = json_of(
-        post(&visitor.key, "/v1/chat".into(), json!({"bot_id": "docs", "message": "How do I reset my password?"}), None)
-            .await
-            .expect("req"),
+        post(
+            &visitor.key,
+            "/v1/chat".into(),
+            json!({"bot_id": "docs", "message": "How do I reset my password?"}),
+            None,
+        )
+        .await
+        .expect("req"),
     )
     .await;
     let conversation = answer["conversation_id"].as_str().expect("conversation").to_string();
@@ -409,12 +419,19 @@ async fn feedback_is_stored_replaced_fired_and_shown_on_the_message() {
     let got = error_of(post(&other.key, path.clone(), json!({"rating": "up"}), None).await.expect("req")).await;
     assert_eq!(got.0, 404, "another bot's key sees no such message");
     let (_, c) = json_of(
-        s.http.get(s.url(&format!("/v1/conversations/{conversation}"))).bearer_auth(&admin.key).send().await.expect("req"),
+        s.http
+            .get(s.url(&format!("/v1/conversations/{conversation}")))
+            .bearer_auth(&admin.key)
+            .send()
+            .await
+            .expect("req"),
     )
     .await;
     let question = c["messages"]["data"][0]["id"].as_str().expect("question").to_string();
     let got = error_of(
-        post(&visitor.key, format!("/v1/messages/{question}/feedback"), json!({"rating": "up"}), None).await.expect("req"),
+        post(&visitor.key, format!("/v1/messages/{question}/feedback"), json!({"rating": "up"}), None)
+            .await
+            .expect("req"),
     )
     .await;
     assert_eq!((got.0, got.1.as_str()), (422, "not_an_answer"));
@@ -439,10 +456,16 @@ async fn feedback_is_stored_replaced_fired_and_shown_on_the_message() {
     let fb = store.feedback(&message).await.expect("read").expect("stored");
     assert_eq!((fb.rating.as_str(), fb.comment.as_deref()), ("down", None));
     let (_, c) = json_of(
-        s.http.get(s.url(&format!("/v1/conversations/{conversation}"))).bearer_auth(&admin.key).send().await.expect("req"),
+        s.http
+            .get(s.url(&format!("/v1/conversations/{conversation}")))
+            .bearer_auth(&admin.key)
+            .send()
+            .await
+            .expect("req"),
     )
     .await;
-    let shown = c["messages"]["data"].as_array().expect("messages").iter().find(|m| m["id"] == message.as_str()).cloned();
+    let shown =
+        c["messages"]["data"].as_array().expect("messages").iter().find(|m| m["id"] == message.as_str()).cloned();
     assert_eq!(shown.expect("the answer")["feedback"]["rating"], "down", "{c}");
     assert_eq!(c["messages"]["data"][0]["feedback"], Value::Null, "the question has none");
     let page: Value = s
@@ -462,9 +485,8 @@ async fn feedback_is_stored_replaced_fired_and_shown_on_the_message() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversations_and_webhooks_take_an_idempotency_key() {
     let s = start(Gen::Extractive, |_| {}).await;
-    let send = |path: &str, key: &str, body: Value| {
-        s.http.post(s.url(path)).header("idempotency-key", key).json(&body).send()
-    };
+    let send =
+        |path: &str, key: &str, body: Value| s.http.post(s.url(path)).header("idempotency-key", key).json(&body).send();
     let body = json!({"bot_id": "docs", "user": {"id": "visitor_7"}});
     let (status, a) = json_of(send("/v1/conversations", "c-1", body.clone()).await.expect("req")).await;
     assert_eq!(status, 201);

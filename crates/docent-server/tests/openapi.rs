@@ -263,7 +263,9 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
                 ),
                 ("get", "/v1/webhooks") => (format!("{url}?bot_id=docs"), None),
                 ("post", "/v1/conversations/{id}/handoff") => (url, Some(json!({"reason": "walk"}))),
-                ("post", "/v1/leads") => (url, Some(json!({"conversation_id": conversation, "email": "a@example.com"}))),
+                ("post", "/v1/leads") => {
+                    (url, Some(json!({"conversation_id": conversation, "email": "a@example.com"})))
+                }
                 ("post", "/v1/messages/{id}/feedback") => (url, Some(json!({"rating": "up"}))),
                 ("get" | "delete", _) => (url, None),
                 other => panic!("a request for {other:?} is missing from this walk"),

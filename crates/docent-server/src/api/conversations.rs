@@ -8,8 +8,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::chat::UserRef;
-use super::openapi::{ConversationPage, ConversationView, ConversationWithMessages, Deleted, ErrorEnvelope};
 use super::idempotency::Idempotency;
+use super::openapi::{ConversationPage, ConversationView, ConversationWithMessages, Deleted, ErrorEnvelope};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AuthedCaller};
 use crate::ids;
 use crate::state::AppState;
@@ -105,11 +105,7 @@ async fn start_conversation_in(
 
 /// The conversation `id` if this caller may see it: 404 `unknown_conversation` for
 /// a malformed or unknown id and for another bot's conversation (no existence leak).
-pub(crate) async fn visible(
-    state: &AppState,
-    caller: &AuthedCaller,
-    id: &str,
-) -> Result<Conversation, ApiError> {
+pub(crate) async fn visible(state: &AppState, caller: &AuthedCaller, id: &str) -> Result<Conversation, ApiError> {
     let not_found = || ApiError::not_found("unknown_conversation", "no such conversation");
     if !ids::looks_like(id, "conv") {
         return Err(not_found());
@@ -286,20 +282,15 @@ pub async fn get_one(
     let limit = limit_of(q.limit)?;
     let after = cursor_of(q.cursor.as_deref())?.map(|c| c.0);
     let page = state.store.messages(&id, limit, after).await?;
-    let feedback: std::collections::HashMap<String, crate::store::Feedback> = state
-        .store
-        .conversation_feedback(&id)
-        .await?
-        .into_iter()
-        .map(|f| (f.message_id.clone(), f))
-        .collect();
+    let feedback: std::collections::HashMap<String, crate::store::Feedback> =
+        state.store.conversation_feedback(&id).await?.into_iter().map(|f| (f.message_id.clone(), f)).collect();
     let messages: Vec<serde_json::Value> = page
         .data
         .iter()
         .map(|m| {
-            let feedback = feedback.get(&m.id).map(|f| {
-                serde_json::json!({"rating": f.rating, "comment": f.comment, "updated_at": rfc3339(f.updated_at)})
-            });
+            let feedback = feedback.get(&m.id).map(
+                |f| serde_json::json!({"rating": f.rating, "comment": f.comment, "updated_at": rfc3339(f.updated_at)}),
+            );
             serde_json::json!({
                 "id": m.id,
                 "role": m.role,

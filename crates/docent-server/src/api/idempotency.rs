@@ -123,11 +123,8 @@ impl Idempotency {
         body: serde_json::Value,
     ) -> Result<Response, ApiError> {
         if let Some(key) = &self.key {
-            let remembered = RememberedResponse {
-                request_hash: self.hash.clone(),
-                status: status.as_u16(),
-                body: body.to_string(),
-            };
+            let remembered =
+                RememberedResponse { request_hash: self.hash.clone(), status: status.as_u16(), body: body.to_string() };
             let expired_before = now_ms() - IDEMPOTENCY_TTL_MS;
             if !Store::remember_response_in(&mut tx, self.slot(key), &remembered, expired_before).await? {
                 drop(tx);

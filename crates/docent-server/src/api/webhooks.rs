@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::conversations::rfc3339;
-use super::openapi::{Deleted, ErrorEnvelope};
 use super::idempotency::Idempotency;
+use super::openapi::{Deleted, ErrorEnvelope};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AuthedCaller};
 use crate::ids;
 use crate::state::AppState;

@@ -160,12 +160,11 @@ impl Store {
 
     /// A lead by id.
     pub async fn lead(&self, id: &str) -> Result<Option<Lead>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, bot_id, conversation_id, name, email, phone, created_at FROM leads WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query("SELECT id, bot_id, conversation_id, name, email, phone, created_at FROM leads WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(lead).transpose()
     }
 
@@ -216,11 +215,10 @@ impl Store {
 
     /// The feedback on a conversation's messages.
     pub async fn conversation_feedback(&self, conversation_id: &str) -> Result<Vec<Feedback>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {FEEDBACK_COLUMNS} FROM message_feedback WHERE conversation_id = $1"))
-                .bind(conversation_id)
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(&format!("SELECT {FEEDBACK_COLUMNS} FROM message_feedback WHERE conversation_id = $1"))
+            .bind(conversation_id)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(feedback).collect()
     }
 
@@ -261,13 +259,15 @@ impl Store {
         expired_before: i64,
     ) -> Result<bool, StoreError> {
         let key = storable(slot.key);
-        sqlx::query("DELETE FROM idempotency_keys WHERE caller = $1 AND route = $2 AND idem_key = $3 AND created_at < $4")
-            .bind(slot.caller)
-            .bind(slot.route)
-            .bind(key.as_ref())
-            .bind(expired_before)
-            .execute(&mut *tx.tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE caller = $1 AND route = $2 AND idem_key = $3 AND created_at < $4",
+        )
+        .bind(slot.caller)
+        .bind(slot.route)
+        .bind(key.as_ref())
+        .bind(expired_before)
+        .execute(&mut *tx.tx)
+        .await?;
         let done = sqlx::query(
             "INSERT INTO idempotency_keys (caller, route, idem_key, request_hash, status, body, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (caller, route, idem_key) DO NOTHING",
@@ -287,7 +287,8 @@ impl Store {
     /// Forget remembered responses made before `before`; returns how many.
     pub async fn purge_idempotency_keys(&self, before: i64) -> Result<u64, StoreError> {
         let _turn = self.write_turn().await;
-        let done = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(self.pool()).await?;
+        let done =
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(before).execute(self.pool()).await?;
         Ok(done.rows_affected())
     }
 }

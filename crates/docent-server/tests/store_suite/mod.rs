@@ -759,7 +759,10 @@ pub async fn handoff_leads_feedback_idempotency(db: TestDb) {
     tx.commit().await.expect("commit");
     assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE event_type = 'conversation.handoff'").await, 1);
     assert_eq!(store.conversation("conv_l1").await.expect("read").expect("there").state, ConversationState::Handoff);
-    assert_eq!(give_back(&store, "conv_l1").await.expect("give back").expect("was handed off").state, ConversationState::Open);
+    assert_eq!(
+        give_back(&store, "conv_l1").await.expect("give back").expect("was handed off").state,
+        ConversationState::Open
+    );
     assert!(give_back(&store, "conv_l1").await.expect("again").is_none());
 
     // A lead, with its event, in one transaction; a rolled-back one leaves nothing.
