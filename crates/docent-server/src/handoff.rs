@@ -129,8 +129,7 @@ impl PhraseMatcher {
     /// one by one, so a negation in one ("That doesn't help.") does not cancel a
     /// request in the next ("Can I talk to a human?").
     pub fn find(&self, message: &str) -> Option<String> {
-        let sentences =
-            message.split(|c| matches!(c, '.' | '!' | '?' | ';' | '\n' | '\u{3002}' | '\u{FF01}' | '\u{FF1F}'));
+        let sentences = message.split(['.', '!', '?', ';', '\n', '\u{3002}', '\u{FF01}', '\u{FF1F}']);
         for sentence in sentences {
             let text = words(sentence);
             for phrase in &self.phrases {
