@@ -65,6 +65,11 @@ function mount(script) {
   const status = el('p', 'dw-sr');
   status.setAttribute('role', 'status');
 
+  // Shown while the conversation is handed to a person (the assistant does not answer).
+  const banner = el('p', 'dw-note dw-banner', 'A person from the team has this conversation and will reply; the assistant is paused.');
+  banner.setAttribute('role', 'status');
+  banner.hidden = true;
+
   const form = el('form', 'dw-form');
   const label = el('label', 'dw-sr', 'Your question');
   label.htmlFor = 'dw-input';
@@ -79,7 +84,7 @@ function mount(script) {
   stop.hidden = true;
   form.append(label, input, send, stop);
 
-  panel.append(head, log, status, form);
+  panel.append(head, log, banner, status, form);
   root.append(launcher, panel);
   shadow.append(style, root);
   document.body.append(host);
@@ -113,6 +118,12 @@ function mount(script) {
   const say = (/** @type {string} */ text) => {
     status.textContent = text;
   };
+  /** The conversation is (not) handed to a person. @param {boolean} on */
+  const handedOff = (on) => {
+    banner.hidden = !on;
+    root.dataset.state = on ? 'handoff' : 'open';
+  };
+  handedOff(false);
 
   function open() {
     panel.hidden = false;
@@ -140,6 +151,7 @@ function mount(script) {
   newBtn.addEventListener('click', () => {
     inflight?.abort();
     save(null);
+    handedOff(false);
     log.replaceChildren();
     greet();
     say('Started a new conversation');
@@ -190,7 +202,7 @@ function mount(script) {
   /**
    * Final state of an answer: text, sources, actions.
    * @param {ReturnType<typeof botBubble>} b
-   * @param {{id?: string, content: string, sources: any[], finish?: string, suggestions?: unknown}} a
+   * @param {{id?: string, content: string, sources: any[], finish?: string, suggestions?: unknown, rating?: string}} a
    */
   function finish(b, a) {
     b.body.classList.remove('dw-typing');
@@ -198,7 +210,7 @@ function mount(script) {
     b.sources.replaceWith((b.sources = renderSources(a.sources)));
     if (a.finish) b.m.dataset.finish = a.finish;
     if (a.id) b.m.dataset.messageId = a.id;
-    b.m.append(actions(a.id, a.content));
+    b.m.append(actions(a.id, a.content, a.rating));
     if (Array.isArray(a.suggestions) && a.suggestions.length) {
       const box = el('div', 'dw-suggest');
       for (const s of a.suggestions.slice(0, 4)) {
@@ -212,8 +224,8 @@ function mount(script) {
     scroll();
   }
 
-  /** Copy, feedback, handoff. @param {string|undefined} id @param {string} text */
-  function actions(id, text) {
+  /** Copy, feedback, handoff. @param {string|undefined} id @param {string} text @param {string} [rating] */
+  function actions(id, text, rating) {
     const row = el('div', 'dw-actions');
     const note = el('p', 'dw-note');
     note.setAttribute('role', 'status');
@@ -229,15 +241,16 @@ function mount(script) {
     // Words, not emoji: they read the same everywhere (no emoji font needed).
     const up = button('Helpful', 'dw-btn dw-up');
     const down = button('Not helpful', 'dw-btn dw-down');
-    for (const [b, rating] of /** @type {const} */ ([
+    for (const [b, value] of /** @type {const} */ ([
       [up, 'up'],
       [down, 'down'],
     ])) {
-      b.setAttribute('aria-pressed', 'false');
+      // Feedback given earlier (history) shows as pressed; a later click replaces it.
+      b.setAttribute('aria-pressed', String(rating === value));
       b.addEventListener('click', async () => {
         up.setAttribute('aria-pressed', String(b === up));
         down.setAttribute('aria-pressed', String(b === down));
-        const ok = id && (await post(`/v1/messages/${encodeURIComponent(id)}/feedback`, { rating }));
+        const ok = id && (await post(`/v1/messages/${encodeURIComponent(id)}/feedback`, { rating: value }));
         note.textContent = ok ? 'Thanks for the feedback.' : 'Feedback could not be sent right now.';
       });
     }
@@ -250,6 +263,7 @@ function mount(script) {
           reason: 'visitor asked from the widget',
         }));
       note.textContent = ok ? 'A person will follow up on this conversation.' : 'Could not reach a person right now.';
+      if (ok) handedOff(true);
       human.disabled = false;
     });
     row.append(copy, up, down, human);
@@ -276,6 +290,7 @@ function mount(script) {
       if (!res.ok) return;
       const c = await res.json();
       if (conversation !== id) return;
+      handedOff(c.state === 'handoff');
       for (const m of c.messages?.data || []) {
         if (m.role === 'user') userBubble(String(m.content ?? ''));
         else if (m.role === 'assistant') {
@@ -284,6 +299,7 @@ function mount(script) {
             content: String(m.content ?? ''),
             sources: Array.isArray(m.sources) ? m.sources : [],
             finish: m.finish_reason || undefined,
+            rating: m.feedback?.rating,
           });
         }
       }
@@ -360,12 +376,23 @@ function mount(script) {
       });
       if (!res.ok) {
         let msg = '';
+        let code = '';
         try {
-          msg = (await res.json())?.error?.message || '';
+          const err = (await res.json())?.error;
+          msg = err?.message || '';
+          code = err?.code || '';
         } catch {
           /* not JSON */
         }
-        if (res.status === 429 || res.status === 503) {
+        if (res.status === 409 && code === 'conversation_handed_off') {
+          // Not a failure: a person has the conversation. Say so; nothing to retry.
+          handedOff(true);
+          b.body.classList.remove('dw-typing');
+          b.body.replaceChildren(el('p', 'dw-note', msg || 'A person from the team has this conversation and will reply.'));
+          b.m.dataset.finish = 'handed_off';
+          say('The conversation is with a person');
+          scroll();
+        } else if (res.status === 429 || res.status === 503) {
           const wait = Number(res.headers.get('Retry-After')) || 5;
           failure(b, `Too many questions right now. Please retry in ${wait} seconds.`, q, wait);
         } else if (res.status === 404 && conversation) {
@@ -402,7 +429,8 @@ function mount(script) {
             finish: d.finish_reason,
             suggestions: d.suggestions ?? d.follow_ups,
           });
-          say('Answer complete');
+          handedOff(d.finish_reason === 'handoff');
+          say(d.finish_reason === 'handoff' ? 'Handed to a person' : 'Answer complete');
         } else if (type === 'error') {
           ended = true;
           if (text) paint();

@@ -3,8 +3,10 @@
 // Set-up: index corpus/ plus a hostile page into a temporary data dir, create a
 // public key for the test's origin, start the server on a free loopback port. Then
 // drive /demo with playwright-core: streaming, citations, follow-up, history after
-// a reload, the fallback, hostile content, feedback/handoff, stop, 429 and network
-// failure, keyboard and phone width. Every wait is on a condition.
+// a reload, the fallback, hostile content, feedback (stored, replaced, shown after a
+// reload), handoff (button and phrase: the bot stops answering until an admin gives
+// the conversation back), stop, 429 and network failure, keyboard and phone width.
+// Every wait is on a condition.
 //
 //   node test/browser.test.mjs   (env: DOCENT_BIN, CHROMIUM, DOCENT_MODELS)
 
@@ -103,6 +105,13 @@ const key = execFileSync(
   .trim();
 assert.match(key, /^pk_/);
 writeFileSync(join(data, 'demo-key.txt'), key + '\n');
+// A secret admin key for the test's own reads and the "give back" of a handoff.
+const adminKey = execFileSync(bin, ['keys', 'create', '--data', data, '--scopes', 'admin', '--name', 'widget-test-admin'], {
+  stdio: ['ignore', 'pipe', 'ignore'],
+})
+  .toString()
+  .trim();
+assert.match(adminKey, /^sk_/);
 const config = join(tmp, 'docent.toml');
 writeFileSync(
   config,
@@ -144,6 +153,20 @@ console.log(`\n${results.length - failed} passed, ${failed} failed; screenshot a
 process.exit(failed ? 1 : 0);
 
 // ---- the tests --------------------------------------------------------------
+
+/** An admin call to the server (outside the page): `{status, body}`. */
+async function admin(method, path) {
+  const r = await fetch(`${base}${path}`, { method, headers: { Authorization: `Bearer ${adminKey}` } });
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+/** Whether the widget shows its "handed to a person" banner. */
+async function bannerShown(page) {
+  return page.evaluate(() => {
+    const b = document.querySelector('#docent-widget').shadowRoot.querySelector('.dw-banner');
+    return !!b && !b.hidden && getComputedStyle(b).display !== 'none';
+  });
+}
 
 /** The last answer bubble's state. */
 async function lastAnswer(page) {
@@ -263,7 +286,7 @@ async function run(browser) {
     assert.ok(a.cites.some((h) => h.startsWith('https://help.lumenledger.example/billing/refunds#')), `${a.cites}`);
   });
 
-  await step('feedback and handoff buttons call their routes and report the outcome', async () => {
+  await step('feedback is stored on the answer and shows as pressed after a reload', async () => {
     const { id } = await lastAnswer(page);
     assert.match(id || '', /^msg_/);
     const bubble = page.locator('.dw-bot:not(.dw-greeting)').last();
@@ -272,14 +295,49 @@ async function run(browser) {
       bubble.locator('.dw-up').click(),
     ]);
     assert.deepEqual(JSON.parse(fb.request().postData()), { rating: 'up' });
+    assert.equal(fb.status(), 201);
     assert.equal(await bubble.locator('.dw-up').getAttribute('aria-pressed'), 'true');
-    await bubble.locator('.dw-note').filter({ hasText: fb.ok() ? 'Thanks' : 'could not be sent' }).waitFor();
+    await bubble.locator('.dw-note').filter({ hasText: 'Thanks for the feedback' }).waitFor();
+    // Stored: the conversation read (admin) shows it on that message.
+    const c = await admin('GET', `/v1/conversations/${conversation}?limit=100`);
+    assert.equal(c.status, 200);
+    const stored = c.body.messages.data.find((m) => m.id === id);
+    assert.equal(stored?.feedback?.rating, 'up', JSON.stringify(stored));
+    // A change of mind replaces it.
+    const [again] = await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith(`/v1/messages/${id}/feedback`)),
+      bubble.locator('.dw-down').click(),
+    ]);
+    assert.equal(again.status(), 200);
+    const after = await admin('GET', `/v1/conversations/${conversation}?limit=100`);
+    assert.equal(after.body.messages.data.find((m) => m.id === id)?.feedback?.rating, 'down');
+    assert.equal(await bubble.locator('.dw-up').getAttribute('aria-pressed'), 'false');
+  });
+
+  await step('"Talk to a human" hands the conversation off: the bot stops answering until it is given back', async () => {
+    const bubble = page.locator('.dw-bot:not(.dw-greeting)').last();
     const [ho] = await Promise.all([
       page.waitForResponse((r) => r.url().endsWith(`/v1/conversations/${conversation}/handoff`)),
       bubble.locator('.dw-handoff').click(),
     ]);
     assert.equal(ho.request().method(), 'POST');
-    await bubble.locator('.dw-note').filter({ hasText: ho.ok() ? 'A person will follow up' : 'Could not reach a person' }).waitFor();
+    assert.equal(ho.status(), 200);
+    assert.deepEqual(JSON.parse(ho.request().postData()), { reason: 'visitor asked from the widget' });
+    await bubble.locator('.dw-note').filter({ hasText: 'A person will follow up' }).waitFor();
+    assert.equal(await bannerShown(page), true, 'the handoff banner is shown');
+    assert.equal((await admin('GET', `/v1/conversations/${conversation}`)).body.state, 'handoff');
+    // The next question is not answered: the widget says a person has it, no retry.
+    const a = await ask(page, 'Which roles can manage API keys?', 3);
+    assert.equal(a.finish, 'handed_off', JSON.stringify(a));
+    assert.match(a.text, /handed to a person/);
+    assert.equal(await page.locator('.dw-bot:not(.dw-greeting)').last().locator('.dw-retry').count(), 0);
+    assert.equal(await bannerShown(page), true);
+    // An admin gives it back; the refused question left nothing in the history.
+    const back = await admin('DELETE', `/v1/conversations/${conversation}/handoff`);
+    assert.equal(back.status, 200);
+    assert.equal(back.body.state, 'open');
+    const c = await admin('GET', `/v1/conversations/${conversation}?limit=100`);
+    assert.equal(c.body.messages.data.length, 4, 'two questions and two answers');
   });
 
   await step('after a reload the history is shown again', async () => {
@@ -297,6 +355,9 @@ async function run(browser) {
     assert.equal(a.count, 2);
     assert.match(a.text, /business days/);
     assert.ok(a.cites.length > 0, 'history keeps the citation links');
+    const last = page.locator('.dw-bot:not(.dw-greeting)').last();
+    assert.equal(await last.locator('.dw-down').getAttribute('aria-pressed'), 'true', 'stored feedback shows as pressed');
+    assert.equal(await bannerShown(page), false, 'given back: no handoff banner');
   });
 
   await step('an unanswerable question gets the fallback, not an invented answer', async () => {
@@ -416,6 +477,21 @@ async function run(browser) {
     await page.locator('.dw-failed .dw-error').filter({ hasText: 'Could not reach the assistant' }).waitFor();
     await page.locator('.dw-failed .dw-retry:not([disabled])').waitFor();
     await page.unroute('**/v1/chat');
+  });
+
+  await step('asking for a person is answered with the handoff text and pauses the bot', async () => {
+    await page.locator('.dw-new').click();
+    assert.equal(await bannerShown(page), false);
+    const a = await ask(page, 'Can I talk to a human, please?', 1);
+    assert.equal(a.finish, 'handoff', JSON.stringify(a));
+    assert.match(a.text, /person from our team/);
+    assert.equal(a.sources.length, 0, 'no sources for a handoff');
+    assert.equal(await bannerShown(page), true);
+    const id = await page.evaluate(() => localStorage.getItem('docent:docs:conversation'));
+    assert.equal((await admin('GET', `/v1/conversations/${id}`)).body.state, 'handoff');
+    const next = await ask(page, 'What is the refund window?', 2);
+    assert.equal(next.finish, 'handed_off', JSON.stringify(next));
+    await page.screenshot({ path: join(artifacts, 'handoff.png') });
   });
 
   await step('at phone width the panel fills the screen', async () => {

@@ -183,6 +183,15 @@ pub struct Latency {
     pub total_ms: Percentiles,
 }
 
+/// Ratings of answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FeedbackCounts {
+    /// Thumbs up.
+    pub up: u64,
+    /// Thumbs down.
+    pub down: u64,
+}
+
 /// A bot's traffic over a time range.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Summary {
@@ -202,6 +211,10 @@ pub struct Summary {
     pub outcomes: Outcomes,
     /// Shares of the outcomes.
     pub rates: Rates,
+    /// Thumbs up / down given (the latest rating per message).
+    pub feedback: FeedbackCounts,
+    /// Leads captured.
+    pub leads: u64,
     /// Turn latencies.
     pub latency: Latency,
     /// True when the range held more than [`MAX_TIMED_TURNS`] turns (percentiles
@@ -240,6 +253,8 @@ pub async fn summary(store: &Store, bot_id: &str, range: TimeRange) -> Result<Su
     let (user_messages, assistant_messages) = store.count_messages(bot_id, range).await?;
     let outcomes = outcomes(&store.count_finish_reasons(bot_id, range).await?);
     let (timings, latency_truncated) = store.turn_timings(bot_id, range, MAX_TIMED_TURNS).await?;
+    let (up, down) = store.count_feedback(bot_id, range).await?;
+    let leads = store.count_leads(bot_id, range).await?;
     Ok(Summary {
         bot_id: bot_id.to_string(),
         from_ms: range.from_ms,
@@ -249,6 +264,8 @@ pub async fn summary(store: &Store, bot_id: &str, range: TimeRange) -> Result<Su
         assistant_messages,
         outcomes,
         rates: rates(outcomes),
+        feedback: FeedbackCounts { up, down },
+        leads,
         latency: latency(&timings),
         latency_truncated,
     })

@@ -282,10 +282,23 @@ pub struct BotConfig {
     /// arrive on its own.
     #[serde(default)]
     pub pacing_ms: Option<u64>,
+    /// Phrases that hand a conversation to a person when a visitor's message contains
+    /// one ("talk to a human"); matched as whole words after normalising case,
+    /// punctuation and Unicode ([`crate::handoff`]). `None`: the built-in list
+    /// ([`crate::handoff::DEFAULT_PHRASES`]); an empty list turns detection off.
+    #[serde(default)]
+    pub handoff_phrases: Option<Vec<String>>,
+    /// The answer to such a message (`finish_reason: "handoff"`).
+    #[serde(default = "default_handoff_text")]
+    pub handoff_text: String,
 }
 
 fn default_fallback() -> String {
     DEFAULT_FALLBACK.to_string()
+}
+
+fn default_handoff_text() -> String {
+    crate::handoff::DEFAULT_HANDOFF_TEXT.to_string()
 }
 
 fn default_sources() -> usize {
@@ -312,6 +325,8 @@ impl BotConfig {
             sources: default_sources(),
             max_tokens: default_max_tokens(),
             pacing_ms: None,
+            handoff_phrases: None,
+            handoff_text: default_handoff_text(),
         }
     }
 }
@@ -452,6 +467,14 @@ impl ServerConfig {
             if bot.fallback.trim().is_empty() {
                 return Err(ConfigError::invalid(file, key("fallback"), "must not be empty"));
             }
+            if bot.handoff_text.trim().is_empty() {
+                return Err(ConfigError::invalid(file, key("handoff_text"), "must not be empty"));
+            }
+            if let Some(phrases) = &bot.handoff_phrases {
+                if let Err(why) = crate::handoff::PhraseMatcher::new(phrases) {
+                    return Err(ConfigError::invalid(file, key("handoff_phrases"), why));
+                }
+            }
             if let Some(t) = bot.no_answer_threshold {
                 if !(0.0..=1.0).contains(&t) {
                     return Err(ConfigError::invalid(file, key("no_answer_threshold"), "must be between 0 and 1"));
@@ -571,6 +594,15 @@ rate_limit = { per_minute = 60, burst = 10, public_per_minute = 5, public_burst 
         assert!(e.to_string().starts_with("my.toml: bots[0].id:"), "{e}");
         let c = ServerConfig::from_toml("[[bots]]\nid = \"a\"\ngenerator = \"llm\"\n", "my.toml").expect("parses");
         assert!(c.validate("my.toml").expect_err("no llm").to_string().contains("bots[0].generator"));
+        let c = ServerConfig::from_toml("[[bots]]\nid = \"a\"\nhandoff_phrases = [\"ok\", \"?!\"]\n", "my.toml")
+            .expect("parses");
+        assert!(c
+            .validate("my.toml")
+            .expect_err("no words")
+            .to_string()
+            .starts_with("my.toml: bots[0].handoff_phrases:"));
+        let c = ServerConfig::from_toml("[[bots]]\nid = \"a\"\nhandoff_text = \" \"\n", "my.toml").expect("parses");
+        assert!(c.validate("my.toml").expect_err("empty").to_string().contains("bots[0].handoff_text"));
     }
 
     #[test]

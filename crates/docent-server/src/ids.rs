@@ -1,4 +1,4 @@
-//! Opaque prefixed ids (`conv_…`, `msg_…`, `req_…`, `key_…`, `wh_…`, `evt_…`).
+//! Opaque prefixed ids (`conv_…`, `msg_…`, `req_…`, `key_…`, `wh_…`, `evt_…`, `lead_…`).
 //!
 //! Time-ordered (UUIDv7: 48 bits of milliseconds, 74 random bits) so lists sort by
 //! creation, and unguessable enough to serve as capabilities for public-key readers.
@@ -27,6 +27,11 @@ pub fn webhook_id() -> String {
 /// A new webhook event id (the `webhook-id` header).
 pub fn event_id() -> String {
     prefixed("evt")
+}
+
+/// A new lead id.
+pub fn lead_id() -> String {
+    prefixed("lead")
 }
 
 /// A new request id.

@@ -11,6 +11,8 @@
 //! - [`answer_cache`]: repeated first-turn questions answered from memory.
 //! - [`analytics`]: unanswered questions grouped by meaning, traffic summaries.
 //! - [`webhooks`]: signed event deliveries from the store's outbox, off the request path.
+//! - [`handoff`]: a visitor asking for a person (phrases), and the handoff state change.
+//! - [`contact`]: validated lead details (email, phone, name).
 //!
 //! [`serve`] runs it all until Ctrl-C/SIGTERM, then drains open streams for at most
 //! `limits.shutdown_grace_secs`.
@@ -22,6 +24,8 @@ pub mod api;
 pub mod auth;
 pub mod bots;
 pub mod config;
+pub mod contact;
+pub mod handoff;
 pub mod ids;
 pub mod metrics;
 pub mod pii;
@@ -161,12 +165,16 @@ impl Server {
         ));
         let limits = Arc::clone(&self.state.limits);
         let auth_failures = Arc::clone(&self.state.auth_failures);
+        let store = self.state.store.clone();
         let housekeeping = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             loop {
                 tick.tick().await;
                 limits.housekeep();
                 auth_failures.housekeep();
+                if let Err(e) = store.purge_idempotency_keys(store::now_ms() - api::IDEMPOTENCY_TTL_MS).await {
+                    tracing::debug!(error = %e, "could not purge expired idempotency keys");
+                }
             }
         });
         let app = api::router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -370,8 +370,8 @@ pub async fn run_turn<H: Send>(store: Store, live: Arc<LiveTurns>, input: TurnIn
     .await
 }
 
-/// The finished turn and, for `no_answer`, its `message.unanswered` event, in one
-/// transaction.
+/// The finished turn and, for `no_answer`, its `message.unanswered` event (for
+/// `handoff`, the conversation's handoff and its event), in one transaction.
 async fn store_turn(store: &Store, input: &TurnInput, state: &FinalState, frames: &[Frame]) -> Result<(), StoreError> {
     let mut tx = store.begin_write().await?;
     Store::finish_message_in(
@@ -386,6 +386,11 @@ async fn store_turn(store: &Store, input: &TurnInput, state: &FinalState, frames
         frames,
     )
     .await?;
+    if state.finish_reason == FinishReason::Handoff {
+        let phrase = crate::handoff::matcher_for(&input.bot.config).find(&input.question).unwrap_or_default();
+        let trigger = crate::webhooks::HandoffTrigger::Message { message_id: &input.message_id, phrase: &phrase };
+        crate::handoff::hand_off_in(&mut tx, &input.conversation_id, None, trigger).await?;
+    }
     if state.finish_reason == FinishReason::NoAnswer {
         tx.emit(&crate::webhooks::message_unanswered(
             &input.bot.config.id,
@@ -423,6 +428,11 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
         state.timings.total_ms = ms(started);
         (state, StreamError { kind: "server_error", code, message, retryable })
     };
+
+    // A visitor who asks for a person gets the bot's handoff text, without a search.
+    if crate::handoff::matcher_for(&bot.config).matches(&input.question) {
+        return Ok(hand_off(input, em, state, started).await);
+    }
 
     // Retrieval, on a blocking thread (CPU: embedding, search, rerank).
     let retriever = match bot.retriever() {
@@ -635,6 +645,22 @@ async fn replay(hit: &CachedAnswer, mut state: FinalState, em: &mut Emitter, sta
     for c in &hit.citations {
         em.emit("citation", with_type("citation", c)).await;
     }
+    state.timings.total_ms = ms(started);
+    state
+}
+
+/// The handoff answer: the same frames as any answer (`sources` empty and ungrounded,
+/// the bot's `handoff_text` as one `delta`), finishing with `handoff`; the store then
+/// marks the conversation handed off ([`store_turn`]). A visitor who left meanwhile
+/// still asked for a person, so it stays `handoff`, not `cancelled`.
+async fn hand_off(input: &TurnInput, em: &mut Emitter, mut state: FinalState, started: Instant) -> FinalState {
+    em.emit("sources", serde_json::json!({"type": "sources", "grounded": false, "sources": [], "confidence": 0.0}))
+        .await;
+    let text = input.bot.config.handoff_text.clone();
+    state.timings.ttft_ms = ms(started);
+    em.emit("delta", serde_json::json!({"type": "delta", "delta": text})).await;
+    state.message.content = text;
+    state.finish_reason = FinishReason::Handoff;
     state.timings.total_ms = ms(started);
     state
 }

@@ -156,6 +156,75 @@ pub fn message_unanswered(
     )
 }
 
+/// What handed a conversation to a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffTrigger<'a> {
+    /// `POST /v1/conversations/{id}/handoff` (the widget's button, a backend).
+    Api,
+    /// A visitor's message that asked for a person (its answer's id, the phrase).
+    Message {
+        /// The answer given (`finish_reason: "handoff"`).
+        message_id: &'a str,
+        /// The phrase recognised.
+        phrase: &'a str,
+    },
+}
+
+/// `conversation.handoff` for a conversation just handed to a person.
+pub fn conversation_handoff(
+    bot_id: &str,
+    conversation_id: &str,
+    user_id: Option<&str>,
+    reason: Option<&str>,
+    trigger: HandoffTrigger<'_>,
+) -> Event {
+    let mut data = serde_json::json!({
+        "conversation_id": conversation_id,
+        "user": {"id": user_id},
+        "reason": reason,
+    });
+    match trigger {
+        HandoffTrigger::Api => data["trigger"] = "api".into(),
+        HandoffTrigger::Message { message_id, phrase } => {
+            data["trigger"] = "message".into();
+            data["message_id"] = message_id.into();
+            data["phrase"] = phrase.into();
+        }
+    }
+    Event::new(EventType::ConversationHandoff, bot_id, data)
+}
+
+/// `lead.captured` for a lead just stored.
+pub fn lead_captured(l: &crate::store::Lead) -> Event {
+    Event::new(
+        EventType::LeadCaptured,
+        &l.bot_id,
+        serde_json::json!({
+            "lead_id": l.id,
+            "conversation_id": l.conversation_id,
+            "name": l.name,
+            "email": l.email,
+            "phone": l.phone,
+        }),
+    )
+}
+
+/// `feedback.received` for feedback just stored (`replaced`: it overwrote earlier
+/// feedback on the same message).
+pub fn feedback_received(f: &crate::store::Feedback, replaced: bool) -> Event {
+    Event::new(
+        EventType::FeedbackReceived,
+        &f.bot_id,
+        serde_json::json!({
+            "message_id": f.message_id,
+            "conversation_id": f.conversation_id,
+            "rating": f.rating,
+            "comment": f.comment,
+            "replaced": replaced,
+        }),
+    )
+}
+
 /// A signing secret that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {

@@ -9,12 +9,16 @@ use docent_server::store::KeyKind;
 use serde_json::{json, Value};
 use support::{start, Gen, TestServer};
 
-/// Ask `question` (blocking) in a new conversation; its finish reason.
-async fn ask(s: &TestServer, question: &str) -> String {
+/// Ask `question` (blocking) in a new conversation; the answer.
+async fn answer(s: &TestServer, question: &str) -> Value {
     let res = s.post("/v1/chat", json!({"bot_id": "docs", "message": question})).await;
     assert_eq!(res.status(), 200, "{question}");
-    let body: Value = res.json().await.expect("json");
-    body["finish_reason"].as_str().unwrap_or_default().to_string()
+    res.json().await.expect("json")
+}
+
+/// Ask `question`; its finish reason.
+async fn ask(s: &TestServer, question: &str) -> String {
+    answer(s, question).await["finish_reason"].as_str().unwrap_or_default().to_string()
 }
 
 async fn get_json(s: &TestServer, path: &str) -> (u16, Value) {
@@ -39,7 +43,17 @@ async fn unanswered_questions_are_grouped_by_meaning_and_the_summary_counts_the_
     for q in [BITCOIN, VARIANT, CRYPTO, PAYPAL, TUNGSTEN] {
         assert_eq!(ask(&s, q).await, "no_answer", "precondition: the sample index cannot answer {q:?}");
     }
-    assert_eq!(ask(&s, REFUND).await, "stop");
+    let refund = answer(&s, REFUND).await;
+    assert_eq!(refund["finish_reason"], "stop");
+    assert_eq!(ask(&s, "Can I talk to a human please?").await, "handoff");
+    let msg = refund["message"]["id"].as_str().expect("id");
+    let res = s.post(&format!("/v1/messages/{msg}/feedback"), json!({"rating": "down"})).await;
+    assert_eq!(res.status(), 201);
+    let res = s.post(&format!("/v1/messages/{msg}/feedback"), json!({"rating": "up"})).await;
+    assert_eq!(res.status(), 200, "the second rating replaces the first");
+    let conv = &refund["conversation_id"];
+    let res = s.post("/v1/leads", json!({"conversation_id": conv, "email": "ada@example.com"})).await;
+    assert_eq!(res.status(), 201);
 
     let (status, report) = get_json(&s, "/v1/analytics/unanswered?bot_id=docs").await;
     assert_eq!(status, 200, "{report}");
@@ -66,16 +80,16 @@ async fn unanswered_questions_are_grouped_by_meaning_and_the_summary_counts_the_
 
     let (status, summary) = get_json(&s, "/v1/analytics/summary?bot_id=docs").await;
     assert_eq!(status, 200, "{summary}");
-    assert_eq!(summary["conversations"], 6);
-    assert_eq!(summary["user_messages"], 6);
-    assert_eq!(summary["assistant_messages"], 6);
-    assert_eq!(summary["outcomes"], json!({"answered": 1, "no_answer": 5, "handoff": 0, "cancelled": 0, "error": 0}));
+    assert_eq!(summary["conversations"], 7);
+    assert_eq!(summary["user_messages"], 7);
+    assert_eq!(summary["assistant_messages"], 7);
+    assert_eq!(summary["outcomes"], json!({"answered": 1, "no_answer": 5, "handoff": 1, "cancelled": 0, "error": 0}));
     let rate = |name: &str| summary["rates"][name].as_f64().unwrap_or(-1.0);
-    assert!(
-        (rate("answer_rate") - 1.0 / 6.0).abs() < 1e-9 && (rate("no_answer_rate") - 5.0 / 6.0).abs() < 1e-9,
-        "{summary}"
-    );
-    assert_eq!(summary["latency"]["turns"], 6);
+    assert!((rate("answer_rate") - 1.0 / 7.0).abs() < 1e-9, "{summary}");
+    assert!((rate("no_answer_rate") - 5.0 / 7.0).abs() < 1e-9 && (rate("handoff_rate") - 1.0 / 7.0).abs() < 1e-9);
+    assert_eq!(summary["feedback"], json!({"up": 1, "down": 0}), "the latest rating per message");
+    assert_eq!(summary["leads"], 1);
+    assert_eq!(summary["latency"]["turns"], 6, "answered and no-answer turns, not the handoff");
     let total = &summary["latency"]["total_ms"];
     assert!(total["p50"].as_f64() > Some(0.0) && total["p50"].as_f64() <= total["p99"].as_f64(), "{summary}");
 

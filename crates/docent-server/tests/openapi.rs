@@ -40,6 +40,9 @@ async fn every_route_is_described_with_its_methods_and_auth() {
         ("/v1/conversations/{id}/messages/{message_id}/events", &["get"]),
         ("/v1/models", &["get"]),
         ("/v1/chat/completions", &["post"]),
+        ("/v1/conversations/{id}/handoff", &["post", "delete"]),
+        ("/v1/leads", &["post"]),
+        ("/v1/messages/{id}/feedback", &["post"]),
         ("/v1/webhooks", &["get", "post"]),
         ("/v1/webhooks/{id}", &["delete"]),
         ("/v1/webhooks/{id}/deliveries", &["get"]),
@@ -151,7 +154,16 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     let created = s.post("/v1/conversations", json!({"bot_id": "docs", "user": {"id": "v1"}})).await;
     assert_eq!(created.status(), 201);
     assert_valid(&spec, "ConversationView", &created.json().await.expect("json"));
+    // Leads and feedback (which then shows on the message read below).
+    let lead = s.post("/v1/leads", json!({"conversation_id": conversation, "email": "ada@example.com"})).await;
+    assert_eq!(lead.status(), 201);
+    assert_valid(&spec, "LeadView", &lead.json().await.expect("json"));
+    let answer = blocking["message"]["id"].as_str().expect("message");
+    let fb = s.post(&format!("/v1/messages/{answer}/feedback"), json!({"rating": "up", "comment": "ok"})).await;
+    assert_eq!(fb.status(), 201);
+    assert_valid(&spec, "FeedbackView", &fb.json().await.expect("json"));
     let one: Value = s.get(&format!("/v1/conversations/{conversation}")).await.json().await.expect("json");
+    assert_eq!(one["messages"]["data"][1]["feedback"]["rating"], "up", "{one}");
     assert_valid(&spec, "ConversationWithMessages", &one);
     assert!(one["messages"]["data"].as_array().is_some_and(|m| m.len() == 2), "{one}");
     let page: Value = s.get("/v1/conversations?bot_id=docs&limit=1").await.json().await.expect("json");
@@ -184,6 +196,12 @@ async fn real_responses_and_stream_frames_validate_against_the_described_schemas
     assert_valid(&spec, "UnansweredReport", &unanswered);
     assert!(unanswered["groups"].as_array().is_some_and(|g| !g.is_empty()), "{unanswered}");
     assert_valid(&spec, "Summary", &s.get("/v1/analytics/summary?bot_id=docs").await.json().await.expect("json"));
+    // Handoff.
+    let handed = s.post(&format!("/v1/conversations/{conversation}/handoff"), json!({"reason": "schema"})).await;
+    assert_eq!(handed.status(), 200);
+    let handed: Value = handed.json().await.expect("json");
+    assert_eq!(handed["state"], "handoff");
+    assert_valid(&spec, "ConversationView", &handed);
 
     // Errors.
     let res = s.post("/v1/chat", json!({"message": "no bot"})).await;
@@ -242,7 +260,8 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
             if !op["security"].is_array() {
                 continue;
             }
-            let url = path.replace("{id}", &conversation).replace("{message_id}", &message);
+            let id = if path.starts_with("/v1/messages/") { &message } else { &conversation };
+            let url = path.replace("{id}", id).replace("{message_id}", &message);
             let (url, body) = match (method.as_str(), path.as_str()) {
                 ("post", "/v1/chat") => (url, Some(json!({"bot_id": "docs", "message": "hi"}))),
                 ("post", "/v1/chat/completions") => {
@@ -257,6 +276,11 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
                     Some(json!({"bot_id": "docs", "url": "https://hooks.example/in", "events": ["lead.captured"]})),
                 ),
                 ("get", "/v1/webhooks") => (format!("{url}?bot_id=docs"), None),
+                ("post", "/v1/conversations/{id}/handoff") => (url, Some(json!({"reason": "walk"}))),
+                ("post", "/v1/leads") => {
+                    (url, Some(json!({"conversation_id": conversation, "email": "a@example.com"})))
+                }
+                ("post", "/v1/messages/{id}/feedback") => (url, Some(json!({"rating": "up"}))),
                 ("get" | "delete", _) => (url, None),
                 other => panic!("a request for {other:?} is missing from this walk"),
             };
@@ -293,6 +317,6 @@ async fn every_keyed_route_refuses_no_key_a_scopeless_key_and_a_foreign_origin()
             walked += 1;
         }
     }
-    assert!(walked >= 15, "walked {walked} keyed operations");
+    assert!(walked >= 19, "walked {walked} keyed operations");
     s.stop().await;
 }

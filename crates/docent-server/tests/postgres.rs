@@ -69,3 +69,9 @@ async fn webhook_outbox() {
 async fn webhook_claims_are_exclusive() {
     store_suite::webhook_claims_are_exclusive(TestDb::postgres().await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: make test-pg"]
+async fn handoff_leads_feedback_idempotency() {
+    store_suite::handoff_leads_feedback_idempotency(TestDb::postgres().await).await;
+}

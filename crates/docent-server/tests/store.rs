@@ -55,3 +55,8 @@ async fn webhook_outbox() {
 async fn webhook_claims_are_exclusive() {
     store_suite::webhook_claims_are_exclusive(TestDb::sqlite()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handoff_leads_feedback_idempotency() {
+    store_suite::handoff_leads_feedback_idempotency(TestDb::sqlite()).await;
+}

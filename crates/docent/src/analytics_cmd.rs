@@ -95,6 +95,7 @@ fn render(s: &Summary, u: &UnansweredReport, top: usize) -> String {
         o.cancelled,
         o.error
     );
+    let _ = writeln!(out, "feedback {} up, {} down   leads {}", s.feedback.up, s.feedback.down, s.leads);
     let l = &s.latency;
     let _ = writeln!(
         out,

@@ -424,9 +424,6 @@ fn print_memory(r: &MemoryRow, header: bool) {
         r.open_secs,
         r.load
     );
-    if r.cached > 0 {
-        println!("    answer cache: {} of {} answers ({:.1}%)", r.cached, r.answers, r.cache_hit_rate * 100.0);
-    }
     if r.errors > 0 {
         println!("    errors: {:?}", r.error_kinds);
     }
@@ -472,6 +469,9 @@ fn print_level(r: &LevelRow, header: bool) {
         r.load_end,
         if r.truncated { "  (time cap)" } else { "" }
     );
+    if r.cached > 0 {
+        println!("    answer cache: {} of {} answers ({:.1}%)", r.cached, r.answers, r.cache_hit_rate * 100.0);
+    }
     if r.errors > 0 {
         println!("    errors: {:?}", r.error_kinds);
     }

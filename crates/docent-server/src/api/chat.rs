@@ -18,7 +18,7 @@ use super::{ApiError, ApiJson, ApiPath, AuthedCaller, RequestId};
 use crate::bots::BotRuntime;
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{MessageStatus, NewMessage};
+use crate::store::{ConversationState, MessageStatus, NewMessage};
 use crate::turn::{run_turn, FinalState, Frame, TurnInput};
 
 /// Earlier turns given to retrieval and the generator.
@@ -117,7 +117,7 @@ fn wants_stream(body: &ChatRequest, headers: &HeaderMap) -> bool {
         (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
         (status = 403, description = "The key lacks the `chat` scope or this bot, or a public key from another Origin", body = ErrorEnvelope),
         (status = 404, description = "Unknown bot or conversation", body = ErrorEnvelope),
-        (status = 409, description = "A turn is already streaming in this conversation", body = ErrorEnvelope),
+        (status = 409, description = "A turn is already streaming in this conversation (`turn_in_progress`), or it was handed to a person (`conversation_handed_off`: the bot answers again once an admin gives it back)", body = ErrorEnvelope),
         (status = 413, description = "The body is larger than the server accepts", body = ErrorEnvelope),
         (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
         (status = 422, description = "JSON of the wrong shape", body = ErrorEnvelope),
@@ -273,6 +273,9 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
         Some(id) => {
             let found = if ids::looks_like(id, "conv") { state.store.conversation(id).await? } else { None };
             match found {
+                Some(c) if c.bot_id == bot_id && c.state == ConversationState::Handoff => {
+                    return Err(super::handoff::handed_off())
+                }
                 Some(c) if c.bot_id == bot_id => c.id,
                 _ => {
                     return Err(ApiError::not_found(

@@ -1,17 +1,19 @@
-//! `/v1/conversations`: create, list (cursor pages), read with messages, delete.
+//! `/v1/conversations`: create, list (cursor pages), read with messages (and the
+//! feedback on them), delete.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::chat::UserRef;
+use super::idempotency::Idempotency;
 use super::openapi::{ConversationPage, ConversationView, ConversationWithMessages, Deleted, ErrorEnvelope};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AuthedCaller};
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{conversations_cursor, Conversation, Store, StoreError};
+use crate::store::{conversations_cursor, Conversation, Store, StoreError, WriteTx};
 
 /// Largest page.
 const MAX_LIMIT: usize = 100;
@@ -39,6 +41,9 @@ pub struct CreateConversation {
     tag = "conversations",
     request_body = CreateConversation,
     security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h replay the first response (`Idempotent-Replayed: true`); the same key with another body is 422 `idempotency_key_reused`"),
+    ),
     responses(
         (status = 201, description = "The new conversation", body = ConversationView),
         (status = 400, description = "Missing `bot_id` or malformed JSON", body = ErrorEnvelope),
@@ -47,21 +52,28 @@ pub struct CreateConversation {
         (status = 429, description = "Rate limited (see `Retry-After`)", body = ErrorEnvelope),
         (status = 404, description = "Unknown bot", body = ErrorEnvelope),
         (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorEnvelope),
+        (status = 422, description = "JSON of the wrong shape, or an `Idempotency-Key` used with another body", body = ErrorEnvelope),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthedCaller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateConversation>,
 ) -> Result<Response, ApiError> {
     let (bot_id, _) = super::requested_bot(&state, body.bot_id.as_deref())?;
     let user = body.user.and_then(|u| u.id);
     let rate = caller.authorize(&state, &bot_id, "chat", user.as_deref())?;
-    let id = ids::conversation_id();
     let metadata = body.metadata.unwrap_or_else(|| serde_json::json!({}));
-    let c = start_conversation(&state.store, &id, &bot_id, user.as_deref(), &metadata).await?;
-    Ok((StatusCode::CREATED, rate, axum::Json(view(&c))).into_response())
+    let request = serde_json::json!({"bot_id": bot_id, "user": user, "metadata": metadata});
+    let idem = Idempotency::new(&headers, &caller, "POST /v1/conversations", &request)?;
+    if let Some(replayed) = idem.replay(&state.store).await? {
+        return Ok((rate, replayed).into_response());
+    }
+    let id = ids::conversation_id();
+    let mut tx = state.store.begin_write().await?;
+    let c = start_conversation_in(&mut tx, &id, &bot_id, user.as_deref(), &metadata).await?;
+    Ok((rate, idem.commit(&state.store, tx, StatusCode::CREATED, view(&c)).await?).into_response())
 }
 
 /// Create a conversation and queue its `conversation.started`, in one transaction.
@@ -73,13 +85,39 @@ pub(crate) async fn start_conversation(
     metadata: &serde_json::Value,
 ) -> Result<Conversation, StoreError> {
     let mut tx = store.begin_write().await?;
-    let c = Store::create_conversation_in(&mut tx, id, bot_id, user, metadata).await?;
-    tx.emit(&crate::webhooks::conversation_started(&c)).await?;
+    let c = start_conversation_in(&mut tx, id, bot_id, user, metadata).await?;
     tx.commit().await?;
     Ok(c)
 }
 
-fn view(c: &crate::store::Conversation) -> serde_json::Value {
+/// [`start_conversation`] inside a transaction.
+async fn start_conversation_in(
+    tx: &mut WriteTx<'_>,
+    id: &str,
+    bot_id: &str,
+    user: Option<&str>,
+    metadata: &serde_json::Value,
+) -> Result<Conversation, StoreError> {
+    let c = Store::create_conversation_in(tx, id, bot_id, user, metadata).await?;
+    tx.emit(&crate::webhooks::conversation_started(&c)).await?;
+    Ok(c)
+}
+
+/// The conversation `id` if this caller may see it: 404 `unknown_conversation` for
+/// a malformed or unknown id and for another bot's conversation (no existence leak).
+pub(crate) async fn visible(state: &AppState, caller: &AuthedCaller, id: &str) -> Result<Conversation, ApiError> {
+    let not_found = || ApiError::not_found("unknown_conversation", "no such conversation");
+    if !ids::looks_like(id, "conv") {
+        return Err(not_found());
+    }
+    let c = state.store.conversation(id).await?.ok_or_else(not_found)?;
+    if !caller.caller.may_use_bot(&c.bot_id) {
+        return Err(not_found());
+    }
+    Ok(c)
+}
+
+pub(crate) fn view(c: &crate::store::Conversation) -> serde_json::Value {
     serde_json::json!({
         "id": c.id,
         "bot_id": c.bot_id,
@@ -232,26 +270,27 @@ pub async fn get_one(
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::not_found("unknown_conversation", "no such conversation");
     if !ids::looks_like(&id, "conv") {
-        return Err(not_found());
+        return Err(ApiError::not_found("unknown_conversation", "no such conversation"));
     }
     // A public key reads conversations of its own bot by id (the widget's history
     // after a reload); secret keys need conversations:read.
     if !(caller.caller.is_public() && caller.caller.has_scope("chat")) {
         caller.require_scope("conversations:read")?;
     }
-    let c = state.store.conversation(&id).await?.ok_or_else(not_found)?;
-    if !caller.caller.may_use_bot(&c.bot_id) {
-        return Err(not_found());
-    }
+    let c = visible(&state, &caller, &id).await?;
     let limit = limit_of(q.limit)?;
     let after = cursor_of(q.cursor.as_deref())?.map(|c| c.0);
     let page = state.store.messages(&id, limit, after).await?;
+    let feedback: std::collections::HashMap<String, crate::store::Feedback> =
+        state.store.conversation_feedback(&id).await?.into_iter().map(|f| (f.message_id.clone(), f)).collect();
     let messages: Vec<serde_json::Value> = page
         .data
         .iter()
         .map(|m| {
+            let feedback = feedback.get(&m.id).map(
+                |f| serde_json::json!({"rating": f.rating, "comment": f.comment, "updated_at": rfc3339(f.updated_at)}),
+            );
             serde_json::json!({
                 "id": m.id,
                 "role": m.role,
@@ -262,6 +301,7 @@ pub async fn get_one(
                 "citations": m.citations,
                 "usage": m.usage,
                 "timings": m.timings,
+                "feedback": feedback,
                 "created_at": rfc3339(m.created_at),
             })
         })
@@ -294,14 +334,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     caller.require_scope("admin")?;
-    let not_found = || ApiError::not_found("unknown_conversation", "no such conversation");
-    if !ids::looks_like(&id, "conv") {
-        return Err(not_found());
-    }
-    let c = state.store.conversation(&id).await?.ok_or_else(not_found)?;
-    if !caller.caller.may_use_bot(&c.bot_id) {
-        return Err(not_found());
-    }
+    visible(&state, &caller, &id).await?;
     let Some(_turns_blocked) = state.active.try_lock(&id) else {
         return Err(ApiError::conflict(
             "turn_in_progress",

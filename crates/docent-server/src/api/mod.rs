@@ -11,6 +11,10 @@ mod chat;
 mod conversations;
 mod error;
 mod extract;
+mod feedback;
+mod handoff;
+mod idempotency;
+mod leads;
 mod openai;
 pub mod openapi;
 mod ops;
@@ -37,6 +41,7 @@ pub use caller::AuthedCaller;
 pub use conversations::rfc3339;
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery, RequestId};
+pub use idempotency::{IDEMPOTENCY_KEY, IDEMPOTENCY_TTL_MS, IDEMPOTENT_REPLAYED};
 
 use crate::state::AppState;
 
@@ -51,6 +56,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(search::search_get, search::search_post))
         .routes(routes!(conversations::create, conversations::list))
         .routes(routes!(conversations::get_one, conversations::delete))
+        .routes(routes!(handoff::hand_off, handoff::give_back))
+        .routes(routes!(leads::create))
+        .routes(routes!(feedback::create))
         .routes(routes!(chat::resume))
         .routes(routes!(openai::models))
         .routes(routes!(openai::chat_completions))
@@ -139,7 +147,7 @@ fn cors_layer(state: &AppState) -> CorsLayer {
             header::ACCEPT,
             REQUEST_ID.clone(),
             HeaderName::from_static("last-event-id"),
-            HeaderName::from_static("idempotency-key"),
+            IDEMPOTENCY_KEY.clone(),
             HeaderName::from_static(openai::CONVERSATION_HEADER),
         ])
         .expose_headers([
@@ -149,6 +157,7 @@ fn cors_layer(state: &AppState) -> CorsLayer {
             HeaderName::from_static("x-ratelimit-remaining"),
             HeaderName::from_static("x-ratelimit-reset"),
             HeaderName::from_static(openai::CONVERSATION_HEADER),
+            IDEMPOTENT_REPLAYED.clone(),
         ])
         .max_age(std::time::Duration::from_secs(600))
 }

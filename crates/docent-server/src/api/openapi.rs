@@ -188,7 +188,8 @@ pub struct ConversationView {
     pub bot_id: String,
     /// The visitor.
     pub user: UserView,
-    /// `open`, `handoff`, …
+    /// `open` (the bot answers) or `handoff` (handed to a person: `/v1/chat` answers 409
+    /// `conversation_handed_off` until an admin gives it back).
     pub state: String,
     /// Client metadata given at creation.
     #[schema(value_type = Object)]
@@ -241,8 +242,21 @@ pub struct MessageView {
     /// Stage timings.
     #[schema(value_type = Option<Object>)]
     pub timings: serde_json::Value,
+    /// The feedback on an answer (`POST /v1/messages/{id}/feedback`), the latest one.
+    pub feedback: Option<MessageFeedbackView>,
     /// RFC 3339.
     pub created_at: String,
+}
+
+/// The feedback on a message.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageFeedbackView {
+    /// `up` or `down`.
+    pub rating: String,
+    /// The comment.
+    pub comment: Option<String>,
+    /// RFC 3339.
+    pub updated_at: String,
 }
 
 /// A page of conversations.

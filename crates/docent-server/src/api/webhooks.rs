@@ -2,17 +2,18 @@
 //! returned once), list, delete, and read an endpoint's deliveries with their attempts.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::conversations::rfc3339;
+use super::idempotency::Idempotency;
 use super::openapi::{Deleted, ErrorEnvelope};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, AuthedCaller};
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{conversations_cursor, Delivery, NewWebhook, WebhookEndpoint};
+use crate::store::{conversations_cursor, Delivery, NewWebhook, Store, WebhookEndpoint};
 use crate::webhooks::{new_secret, validate_events, validate_url};
 
 /// Largest page.
@@ -189,6 +190,9 @@ fn cursor_of(cursor: &Option<String>) -> Result<Option<(i64, String)>, ApiError>
     tag = "webhooks",
     request_body = CreateWebhook,
     security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: the same key and body within 24 h replay the first response, secret included (`Idempotent-Replayed: true`); the same key with another body is 422 `idempotency_key_reused`"),
+    ),
     responses(
         (status = 201, description = "The endpoint, with its signing secret (shown only now)", body = WebhookCreated),
         (status = 400, description = "Missing field, a URL that is not http(s), an unknown event", body = ErrorEnvelope),
@@ -196,15 +200,21 @@ fn cursor_of(cursor: &Option<String>) -> Result<Option<(i64, String)>, ApiError>
         (status = 403, description = "The key lacks the `admin` scope or the bot", body = ErrorEnvelope),
         (status = 404, description = "Unknown bot", body = ErrorEnvelope),
         (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
-        (status = 422, description = "JSON of the wrong shape", body = ErrorEnvelope),
+        (status = 422, description = "JSON of the wrong shape, or an `Idempotency-Key` used with another body", body = ErrorEnvelope),
     )
 )]
 pub async fn create(
     State(state): State<AppState>,
     caller: AuthedCaller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<CreateWebhook>,
 ) -> Result<Response, ApiError> {
     caller.require_scope("admin")?;
+    let request = serde_json::json!({"bot_id": body.bot_id, "url": body.url, "events": body.events});
+    let idem = Idempotency::new(&headers, &caller, "POST /v1/webhooks", &request)?;
+    if let Some(replayed) = idem.replay(&state.store).await? {
+        return Ok(replayed);
+    }
     // A key of exactly one bot may leave `bot_id` out (API.md's `{"url","events"}`).
     let bot_id = caller
         .bot_or_only(body.bot_id.as_deref())
@@ -225,19 +235,17 @@ pub async fn create(
     let events = validate_events(&events).map_err(|m| ApiError::invalid_param("invalid_event", "events", m))?;
     let id = ids::webhook_id();
     let secret = new_secret();
-    let w = state
-        .store
-        .create_webhook(&NewWebhook {
-            id: &id,
-            bot_id: &bot_id,
-            url: &url,
-            events: &events,
-            secret: &secret,
-            origin: "api",
-        })
-        .await?;
+    let mut tx = state.store.begin_write().await?;
+    let w = Store::create_webhook_in(
+        &mut tx,
+        &NewWebhook { id: &id, bot_id: &bot_id, url: &url, events: &events, secret: &secret, origin: "api" },
+    )
+    .await?;
+    let created = serde_json::to_value(WebhookCreated { endpoint: view(&w), secret })
+        .map_err(|e| ApiError::internal("webhook view", &e))?;
+    let response = idem.commit(&state.store, tx, StatusCode::CREATED, created).await?;
     tracing::info!(webhook = %w.id, bot = %bot_id, "webhook endpoint registered");
-    Ok((StatusCode::CREATED, axum::Json(WebhookCreated { endpoint: view(&w), secret })).into_response())
+    Ok(response)
 }
 
 /// Query of `GET /v1/webhooks`.

@@ -149,6 +149,41 @@ impl Store {
             .collect()
     }
 
+    /// Feedback of `bot_id` last given in `range`: `(up, down)`.
+    pub async fn count_feedback(&self, bot_id: &str, range: TimeRange) -> Result<(u64, u64), StoreError> {
+        let rows = sqlx::query(
+            "SELECT rating, COUNT(*) AS n FROM message_feedback \
+             WHERE bot_id = $1 AND updated_at >= $2 AND updated_at < $3 GROUP BY rating",
+        )
+        .bind(bot_id)
+        .bind(range.from_ms)
+        .bind(range.to_ms)
+        .fetch_all(self.pool())
+        .await?;
+        let (mut up, mut down) = (0, 0);
+        for r in &rows {
+            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
+            match r.try_get::<String, _>("rating")?.as_str() {
+                "up" => up += n,
+                "down" => down += n,
+                _ => {}
+            }
+        }
+        Ok((up, down))
+    }
+
+    /// Leads of `bot_id` captured in `range`.
+    pub async fn count_leads(&self, bot_id: &str, range: TimeRange) -> Result<u64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM leads WHERE bot_id = $1 AND created_at >= $2 AND created_at < $3")
+                .bind(bot_id)
+                .bind(range.from_ms)
+                .bind(range.to_ms)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+    }
+
     /// The timings of the newest `limit` finished assistant turns of `bot_id` in
     /// `range`, and whether there were more.
     pub async fn turn_timings(

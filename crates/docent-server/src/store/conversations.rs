@@ -18,7 +18,8 @@ pub enum ConversationState {
 }
 
 impl ConversationState {
-    fn as_str(self) -> &'static str {
+    /// The stored and wire name (`open`, `handoff`).
+    pub fn as_str(self) -> &'static str {
         match self {
             ConversationState::Open => "open",
             ConversationState::Handoff => "handoff",
@@ -291,6 +292,29 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Move a conversation from state `from` to `to` inside a transaction (with the
+    /// event the change fires): the conversation as changed, or `None` when it does
+    /// not exist or is not in `from` (so a repeated request changes nothing and fires
+    /// nothing).
+    pub async fn change_conversation_state_in(
+        tx: &mut WriteTx<'_>,
+        id: &str,
+        from: ConversationState,
+        to: ConversationState,
+    ) -> Result<Option<Conversation>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE conversations SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4 \
+             RETURNING id, bot_id, user_id, state, metadata, created_at, updated_at",
+        )
+        .bind(to.as_str())
+        .bind(now_ms())
+        .bind(id)
+        .bind(from.as_str())
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        row.as_ref().map(conversation).transpose()
     }
 
     /// Append a message at the end of its conversation.

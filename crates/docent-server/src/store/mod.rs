@@ -1,5 +1,6 @@
-//! The store: conversations, messages (with the frames of their stream, for resume)
-//! and API keys, in SQLite (default) or PostgreSQL through one code path.
+//! The store: conversations, messages (with the frames of their stream, for resume),
+//! API keys, webhooks, leads, feedback and remembered idempotent responses, in SQLite
+//! (default) or PostgreSQL through one code path.
 //!
 //! sqlx's `Any` driver picks the backend from the URL; the SQL is portable (`$n`
 //! placeholders, TEXT for ids and JSON, BIGINT epoch milliseconds) and the
@@ -16,6 +17,7 @@
 mod analytics;
 mod conversations;
 mod keys;
+mod leads;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -34,6 +36,7 @@ pub use conversations::{
     StoredEvent,
 };
 pub use keys::{ApiKeyRecord, KeyKind, NewKey};
+pub use leads::{Feedback, IdempotencySlot, Lead, NewFeedback, NewLead, RememberedResponse};
 pub use webhooks::{
     AttemptRecord, AttemptVerdict, ClaimedDelivery, Delivery, DeliveryAttempt, DeliveryState, NewWebhook,
     WebhookEndpoint,

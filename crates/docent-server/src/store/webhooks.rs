@@ -214,10 +214,18 @@ impl Store {
 
     /// Register an endpoint.
     pub async fn create_webhook(&self, w: &NewWebhook<'_>) -> Result<WebhookEndpoint, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let endpoint = Self::create_webhook_in(&mut tx, w).await?;
+        tx.commit().await?;
+        Ok(endpoint)
+    }
+
+    /// [`Store::create_webhook`] inside a transaction (with the idempotent response
+    /// that reports it).
+    pub async fn create_webhook_in(tx: &mut WriteTx<'_>, w: &NewWebhook<'_>) -> Result<WebhookEndpoint, StoreError> {
         let now = now_ms();
         let events = serde_json::to_string(w.events)
             .map_err(|e| StoreError::Corrupt { what: "events", detail: e.to_string() })?;
-        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, bot_id, url, events, secret, origin, created_at, disabled) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 0)",
@@ -229,7 +237,7 @@ impl Store {
         .bind(w.secret)
         .bind(w.origin)
         .bind(now)
-        .execute(self.pool())
+        .execute(&mut *tx.tx)
         .await?;
         Ok(WebhookEndpoint {
             id: w.id.to_string(),

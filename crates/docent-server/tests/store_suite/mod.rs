@@ -731,3 +731,104 @@ pub async fn webhook_claims_are_exclusive(db: TestDb) {
     all.dedup();
     assert_eq!(all.len(), 40, "no delivery claimed twice");
 }
+
+/// Handoff state changes fire once; leads and feedback (replaced, not duplicated)
+/// round-trip with their events; deleting a conversation removes its feedback and
+/// unlinks its leads; remembered idempotent responses are found, refused twice, expire.
+pub async fn handoff_leads_feedback_idempotency(db: TestDb) {
+    use docent_server::handoff::{give_back, hand_off_in};
+    use docent_server::store::{IdempotencySlot, NewFeedback, NewLead, RememberedResponse};
+    use docent_server::webhooks::{feedback_received, lead_captured, HandoffTrigger};
+    let store = db.store().await;
+    let events: Vec<String> =
+        ["conversation.handoff", "lead.captured", "feedback.received"].iter().map(|s| s.to_string()).collect();
+    store.create_webhook(&hook("wh_l", &events, "api")).await.expect("endpoint");
+    store.create_conversation("conv_l1", "docs", Some("visitor_1"), &json!({})).await.expect("conversation");
+    store.insert_message(&user("msg_l1q", "conv_l1", "hello")).await.expect("question");
+    store.insert_message(&streaming("msg_l1a", "conv_l1")).await.expect("answer");
+
+    // Handoff: once (a second request changes nothing, fires nothing), then back.
+    let mut tx = store.begin_write().await.expect("tx");
+    let c = hand_off_in(&mut tx, "conv_l1", Some("billing"), HandoffTrigger::Api).await.expect("hand off");
+    tx.commit().await.expect("commit");
+    let c = c.expect("it was open");
+    assert_eq!((c.state, c.user_id.as_deref()), (ConversationState::Handoff, Some("visitor_1")));
+    let mut tx = store.begin_write().await.expect("tx");
+    assert!(hand_off_in(&mut tx, "conv_l1", None, HandoffTrigger::Api).await.expect("again").is_none());
+    assert!(hand_off_in(&mut tx, "conv_nope", None, HandoffTrigger::Api).await.expect("unknown").is_none());
+    tx.commit().await.expect("commit");
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE event_type = 'conversation.handoff'").await, 1);
+    assert_eq!(store.conversation("conv_l1").await.expect("read").expect("there").state, ConversationState::Handoff);
+    assert_eq!(
+        give_back(&store, "conv_l1").await.expect("give back").expect("was handed off").state,
+        ConversationState::Open
+    );
+    assert!(give_back(&store, "conv_l1").await.expect("again").is_none());
+
+    // A lead, with its event, in one transaction; a rolled-back one leaves nothing.
+    let lead = NewLead {
+        id: "lead_1",
+        bot_id: "docs",
+        conversation_id: Some("conv_l1"),
+        name: Some("Ada Lovelace"),
+        email: Some("ada@example.com"),
+        phone: Some("+15550100199"),
+    };
+    let mut tx = store.begin_write().await.expect("tx");
+    let stored = Store::insert_lead_in(&mut tx, &lead).await.expect("lead");
+    tx.emit(&lead_captured(&stored)).await.expect("emit");
+    tx.commit().await.expect("commit");
+    assert_eq!(store.lead("lead_1").await.expect("read"), Some(stored.clone()));
+    {
+        let mut tx = store.begin_write().await.expect("tx");
+        let other = Store::insert_lead_in(&mut tx, &NewLead { id: "lead_2", ..lead.clone() }).await.expect("lead");
+        tx.emit(&lead_captured(&other)).await.expect("emit");
+    }
+    assert!(store.lead("lead_2").await.expect("read").is_none());
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE event_type = 'lead.captured'").await, 1);
+
+    // Feedback: the second replaces the first (one row), each fires.
+    for (rating, comment, replaced) in [("up", Some("great"), false), ("down", None, true)] {
+        let mut tx = store.begin_write().await.expect("tx");
+        let f = NewFeedback { message_id: "msg_l1a", conversation_id: "conv_l1", bot_id: "docs", rating, comment };
+        let (fb, was) = Store::put_feedback_in(&mut tx, &f).await.expect("feedback");
+        assert_eq!(was, replaced);
+        tx.emit(&feedback_received(&fb, was)).await.expect("emit");
+        tx.commit().await.expect("commit");
+    }
+    let fb = store.feedback("msg_l1a").await.expect("read").expect("there");
+    assert_eq!((fb.rating.as_str(), fb.comment.as_deref()), ("down", None));
+    assert!(fb.updated_at >= fb.created_at);
+    assert_eq!(store.conversation_feedback("conv_l1").await.expect("read").len(), 1);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM message_feedback").await, 1);
+    assert_eq!(db.scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE event_type = 'feedback.received'").await, 2);
+
+    // Deleting the conversation removes its feedback; the lead stays, unlinked.
+    assert!(store.delete_conversation("conv_l1").await.expect("delete"));
+    assert!(store.feedback("msg_l1a").await.expect("read").is_none());
+    let kept = store.lead("lead_1").await.expect("read").expect("kept");
+    assert_eq!((kept.conversation_id, kept.email.as_deref()), (None, Some("ada@example.com")));
+
+    // Idempotency: remembered in the creating transaction, found, refused a second
+    // time while live, replaced once expired, purged.
+    let slot = IdempotencySlot { caller: "key_a", route: "POST /v1/leads", key: "k-1" };
+    let response = RememberedResponse { request_hash: "h1".into(), status: 201, body: "{\"id\":\"lead_1\"}".into() };
+    let mut tx = store.begin_write().await.expect("tx");
+    assert!(Store::remember_response_in(&mut tx, slot, &response, 0).await.expect("remember"));
+    tx.commit().await.expect("commit");
+    assert_eq!(store.remembered_response(slot, 0).await.expect("read"), Some(response.clone()));
+    let other_caller = IdempotencySlot { caller: "key_b", ..slot };
+    assert!(store.remembered_response(other_caller, 0).await.expect("read").is_none(), "per caller");
+    let mut tx = store.begin_write().await.expect("tx");
+    let second = RememberedResponse { request_hash: "h2".into(), ..response.clone() };
+    assert!(!Store::remember_response_in(&mut tx, slot, &second, 0).await.expect("taken"));
+    drop(tx);
+    let future = i64::MAX / 2;
+    assert!(store.remembered_response(slot, future).await.expect("read").is_none(), "expired entries are not found");
+    let mut tx = store.begin_write().await.expect("tx");
+    assert!(Store::remember_response_in(&mut tx, slot, &second, future).await.expect("replace expired"));
+    tx.commit().await.expect("commit");
+    assert_eq!(store.remembered_response(slot, 0).await.expect("read").expect("there").request_hash, "h2");
+    assert_eq!(store.purge_idempotency_keys(future).await.expect("purge"), 1);
+    assert!(store.remembered_response(slot, 0).await.expect("read").is_none());
+}
