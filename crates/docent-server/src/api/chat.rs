@@ -309,29 +309,23 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
             .map(|m| Turn { role: if m.role == "user" { Role::User } else { Role::Assistant }, content: m.content })
             .collect(),
     };
+    // The visitor's message and the answer about to stream, in one transaction.
     let user_msg = ids::message_id();
-    state
-        .store
-        .insert_message(&NewMessage {
-            id: &user_msg,
-            conversation_id: &conversation_id,
-            role: "user",
-            content: &question,
-            status: MessageStatus::Complete,
-            request_id: Some(&request_id),
-        })
-        .await?;
     let message_id = ids::message_id();
+    let new_message = |id, role, content, status| NewMessage {
+        id,
+        conversation_id: &conversation_id,
+        role,
+        content,
+        status,
+        request_id: Some(&request_id),
+    };
     state
         .store
-        .insert_message(&NewMessage {
-            id: &message_id,
-            conversation_id: &conversation_id,
-            role: "assistant",
-            content: "",
-            status: MessageStatus::Streaming,
-            request_id: Some(&request_id),
-        })
+        .insert_messages(&[
+            new_message(&user_msg, "user", &question, MessageStatus::Complete),
+            new_message(&message_id, "assistant", "", MessageStatus::Streaming),
+        ])
         .await?;
 
     let input = TurnInput {

@@ -324,6 +324,27 @@ impl Store {
     /// counts, so two inserts cannot take the same `seq`, and SQLite never has to
     /// upgrade a read snapshot to a write (which fails at once with `SQLITE_BUSY`).
     pub async fn insert_message(&self, m: &NewMessage<'_>) -> Result<Message, StoreError> {
+        let mut out = self.insert_messages(std::slice::from_ref(m)).await?;
+        out.pop().ok_or_else(|| StoreError::Corrupt { what: "message insert", detail: "nothing inserted".into() })
+    }
+
+    /// Append several messages of one conversation at its end, in order, in one
+    /// transaction (a turn's user message and its streaming answer: one commit, not
+    /// two, on the chat path).
+    pub async fn insert_messages(&self, messages: &[NewMessage<'_>]) -> Result<Vec<Message>, StoreError> {
+        let Some(first) = messages.first() else {
+            return Ok(Vec::new());
+        };
+        let conversation_id = first.conversation_id;
+        if let Some(other) = messages.iter().find(|m| m.conversation_id != conversation_id) {
+            return Err(StoreError::Corrupt {
+                what: "message insert",
+                detail: format!(
+                    "messages of two conversations ({conversation_id}, {}) in one append",
+                    other.conversation_id
+                ),
+            });
+        }
         let now = now_ms();
         let _turn = self.write_turn().await;
         let mut tx = self.pool().begin().await?;
@@ -332,48 +353,53 @@ impl Store {
         // two pools) are serialised and cannot both read the same next position.
         sqlx::query("UPDATE conversations SET updated_at = $1 WHERE id = $2")
             .bind(now)
-            .bind(m.conversation_id)
+            .bind(conversation_id)
             .execute(&mut *tx)
             .await?;
-        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM messages WHERE conversation_id = $1")
-            .bind(m.conversation_id)
+        let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM messages WHERE conversation_id = $1")
+            .bind(conversation_id)
             .fetch_one(&mut *tx)
             .await?
             .try_get("n")?;
-        let status = match m.status {
-            MessageStatus::Streaming => "streaming",
-            MessageStatus::Complete => "complete",
-        };
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, seq, role, content, status, finish_reason, sources, citations, \
-             usage, timings, request_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, NULL, '[]', '[]', '{}', '{}', $7, $8)",
-        )
-        .bind(m.id)
-        .bind(m.conversation_id)
-        .bind(seq)
-        .bind(m.role)
-        .bind(storable(m.content).as_ref())
-        .bind(status)
-        .bind(m.request_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let mut out = Vec::with_capacity(messages.len());
+        for (seq, m) in (next..).zip(messages) {
+            let status = match m.status {
+                MessageStatus::Streaming => "streaming",
+                MessageStatus::Complete => "complete",
+            };
+            sqlx::query(
+                "INSERT INTO messages (id, conversation_id, seq, role, content, status, finish_reason, sources, \
+                 citations, usage, timings, request_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, NULL, '[]', '[]', '{}', '{}', $7, $8)",
+            )
+            .bind(m.id)
+            .bind(conversation_id)
+            .bind(seq)
+            .bind(m.role)
+            .bind(storable(m.content).as_ref())
+            .bind(status)
+            .bind(m.request_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            out.push(Message {
+                id: m.id.to_string(),
+                conversation_id: conversation_id.to_string(),
+                seq,
+                role: m.role.to_string(),
+                content: storable(m.content).into_owned(),
+                status: m.status,
+                finish_reason: None,
+                sources: serde_json::json!([]),
+                citations: serde_json::json!([]),
+                usage: serde_json::json!({}),
+                timings: serde_json::json!({}),
+                request_id: m.request_id.map(str::to_string),
+                created_at: now,
+            });
+        }
         tx.commit().await?;
-        Ok(Message {
-            id: m.id.to_string(),
-            conversation_id: m.conversation_id.to_string(),
-            seq,
-            role: m.role.to_string(),
-            content: storable(m.content).into_owned(),
-            status: m.status,
-            finish_reason: None,
-            sources: serde_json::json!([]),
-            citations: serde_json::json!([]),
-            usage: serde_json::json!({}),
-            timings: serde_json::json!({}),
-            request_id: m.request_id.map(str::to_string),
-            created_at: now,
-        })
+        Ok(out)
     }
 
     /// Store the final state of an assistant turn and its frames, in one transaction.

@@ -404,32 +404,50 @@ pub async fn concurrent_appends(db: TestDb) {
     let a = db.store().await;
     let b = db.store().await;
     a.create_conversation("conv_c1", "docs", None, &json!({})).await.unwrap();
+    // Single appends and turn-shaped pairs (user message + streaming answer, one
+    // transaction) race from two pools.
     let mut tasks = Vec::new();
     for i in 0..12 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         tasks.push(tokio::spawn(async move {
-            let id = format!("msg_c{i:02}");
-            store
-                .insert_message(&NewMessage {
-                    id: &id,
-                    conversation_id: "conv_c1",
-                    role: "user",
-                    content: "same time",
-                    status: MessageStatus::Complete,
-                    request_id: None,
-                })
-                .await
-                .map(|m| m.seq)
+            let ids = [format!("msg_c{i:02}"), format!("msg_c{i:02}b")];
+            let message = |id| NewMessage {
+                id,
+                conversation_id: "conv_c1",
+                role: "user",
+                content: "same time",
+                status: MessageStatus::Complete,
+                request_id: None,
+            };
+            let batch: Vec<NewMessage<'_>> =
+                if i % 3 == 0 { vec![message(&ids[0]), message(&ids[1])] } else { vec![message(&ids[0])] };
+            store.insert_messages(&batch).await.map(|m| m.iter().map(|m| m.seq).collect::<Vec<i64>>())
         }));
     }
     let mut seqs = Vec::new();
     for t in tasks {
-        seqs.push(t.await.expect("task").expect("insert"));
+        let batch = t.await.expect("task").expect("insert");
+        if let [first, second] = batch[..] {
+            assert_eq!(second, first + 1, "a pair is appended together");
+        }
+        seqs.extend(batch);
     }
     seqs.sort();
-    assert_eq!(seqs, (0..12).collect::<Vec<i64>>());
+    assert_eq!(seqs, (0..16).collect::<Vec<i64>>());
     let stored = a.messages("conv_c1", 100, None).await.unwrap();
-    assert_eq!(stored.data.iter().map(|m| m.seq).collect::<Vec<_>>(), (0..12).collect::<Vec<i64>>());
+    assert_eq!(stored.data.iter().map(|m| m.seq).collect::<Vec<_>>(), (0..16).collect::<Vec<i64>>());
+    // One append is one conversation's.
+    a.create_conversation("conv_c2", "docs", None, &json!({})).await.unwrap();
+    let mixed = [("msg_x1", "conv_c1"), ("msg_x2", "conv_c2")].map(|(id, conversation_id)| NewMessage {
+        id,
+        conversation_id,
+        role: "user",
+        content: "x",
+        status: MessageStatus::Complete,
+        request_id: None,
+    });
+    assert!(a.insert_messages(&mixed).await.is_err());
+    assert!(a.message("msg_x1").await.unwrap().is_none(), "nothing of a refused append is stored");
 }
 
 async fn json_of(res: reqwest::Response) -> (u16, serde_json::Value) {
