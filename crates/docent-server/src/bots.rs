@@ -31,6 +31,8 @@ pub struct BotRuntime {
     problem: Mutex<Option<String>>,
     /// The generator answering its questions.
     pub generator: Arc<dyn Generator>,
+    /// Its handoff phrases, normalised once (every turn is checked against them).
+    pub handoff: crate::handoff::PhraseMatcher,
 }
 
 impl std::fmt::Debug for BotRuntime {
@@ -127,6 +129,7 @@ impl Bots {
                 retriever: ArcSwapOption::empty(),
                 problem: Mutex::new(None),
                 generator,
+                handoff: crate::handoff::matcher_for(b),
             };
             runtime.refresh(&embedder);
             bots.insert(b.id.clone(), Arc::new(runtime));

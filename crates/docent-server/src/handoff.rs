@@ -157,8 +157,9 @@ fn negated(before: &[String]) -> bool {
     before.iter().rev().take(NEGATION_WINDOW).any(|w| NEGATIONS.contains(&w.as_str()))
 }
 
-/// The matcher of a bot: its `handoff_phrases`, or the defaults. Phrases were checked
-/// when the configuration was loaded; a list that no longer compiles matches nothing.
+/// The matcher of a bot: its `handoff_phrases`, or the defaults. Built once per bot at
+/// start-up ([`crate::bots::BotRuntime::handoff`]). Phrases were checked when the
+/// configuration was loaded; a list that no longer compiles matches nothing.
 pub fn matcher_for(bot: &crate::config::BotConfig) -> PhraseMatcher {
     match &bot.handoff_phrases {
         None => PhraseMatcher::defaults(),

@@ -387,7 +387,7 @@ async fn store_turn(store: &Store, input: &TurnInput, state: &FinalState, frames
     )
     .await?;
     if state.finish_reason == FinishReason::Handoff {
-        let phrase = crate::handoff::matcher_for(&input.bot.config).find(&input.question).unwrap_or_default();
+        let phrase = input.bot.handoff.find(&input.question).unwrap_or_default();
         let trigger = crate::webhooks::HandoffTrigger::Message { message_id: &input.message_id, phrase: &phrase };
         crate::handoff::hand_off_in(&mut tx, &input.conversation_id, None, trigger).await?;
     }
@@ -430,7 +430,7 @@ async fn answer(input: &TurnInput, em: &mut Emitter, started: Instant) -> Result
     };
 
     // A visitor who asks for a person gets the bot's handoff text, without a search.
-    if crate::handoff::matcher_for(&bot.config).matches(&input.question) {
+    if bot.handoff.matches(&input.question) {
         return Ok(hand_off(input, em, state, started).await);
     }
 

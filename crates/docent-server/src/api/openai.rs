@@ -408,7 +408,7 @@ fn annotation(source: &Value, start: u64, end: u64) -> Annotation {
         (status = 401, description = "No key or an invalid key", body = ErrorEnvelope),
         (status = 403, description = "The key lacks the `chat` scope or this bot, or a public key from another Origin", body = ErrorEnvelope),
         (status = 404, description = "Unknown model (`model_not_found`) or conversation", body = ErrorEnvelope),
-        (status = 409, description = "A turn is already streaming in this conversation", body = ErrorEnvelope),
+        (status = 409, description = "A turn is already streaming in this conversation (`turn_in_progress`), or it was handed to a person (`conversation_handed_off`)", body = ErrorEnvelope),
         (status = 413, description = "The body is larger than the server accepts", body = ErrorEnvelope),
         (status = 415, description = "The body is not JSON", body = ErrorEnvelope),
         (status = 422, description = "JSON of the wrong shape", body = ErrorEnvelope),

@@ -92,96 +92,75 @@ impl Store {
 
     /// Conversations of `bot_id` started in `range`.
     pub async fn count_conversations(&self, bot_id: &str, range: TimeRange) -> Result<u64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM conversations WHERE bot_id = $1 AND created_at >= $2 AND created_at < $3",
-        )
-        .bind(bot_id)
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .fetch_one(self.pool())
-        .await?;
-        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+        let rows = self
+            .counts(
+                "SELECT '' AS k, COUNT(*) AS n FROM conversations WHERE bot_id = $1 AND created_at >= $2 AND created_at < $3",
+                bot_id,
+                range,
+            )
+            .await?;
+        Ok(rows.iter().map(|(_, n)| n).sum())
     }
 
     /// Messages of `bot_id` created in `range`, by role: `(user, assistant)`.
     pub async fn count_messages(&self, bot_id: &str, range: TimeRange) -> Result<(u64, u64), StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.role, COUNT(*) AS n FROM messages m JOIN conversations c ON c.id = m.conversation_id \
-             WHERE c.bot_id = $1 AND m.created_at >= $2 AND m.created_at < $3 GROUP BY m.role",
-        )
-        .bind(bot_id)
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .fetch_all(self.pool())
-        .await?;
-        let (mut user, mut assistant) = (0, 0);
-        for r in &rows {
-            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
-            match r.try_get::<String, _>("role")?.as_str() {
-                "user" => user += n,
-                "assistant" => assistant += n,
-                _ => {}
-            }
-        }
-        Ok((user, assistant))
+        let rows = self
+            .counts(
+                "SELECT m.role AS k, COUNT(*) AS n FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE c.bot_id = $1 AND m.created_at >= $2 AND m.created_at < $3 GROUP BY m.role",
+                bot_id,
+                range,
+            )
+            .await?;
+        Ok((count_of(&rows, "user"), count_of(&rows, "assistant")))
     }
 
     /// Finished assistant turns of `bot_id` in `range`, counted by finish reason.
     pub async fn count_finish_reasons(&self, bot_id: &str, range: TimeRange) -> Result<Vec<FinishCount>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.finish_reason, COUNT(*) AS n FROM messages m JOIN conversations c ON c.id = m.conversation_id \
-             WHERE c.bot_id = $1 AND m.role = 'assistant' AND m.finish_reason IS NOT NULL \
-               AND m.created_at >= $2 AND m.created_at < $3 \
-             GROUP BY m.finish_reason ORDER BY m.finish_reason",
-        )
-        .bind(bot_id)
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(FinishCount {
-                    finish_reason: r.try_get("finish_reason")?,
-                    count: u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
-                })
-            })
-            .collect()
+        let rows = self
+            .counts(
+                "SELECT m.finish_reason AS k, COUNT(*) AS n FROM messages m JOIN conversations c ON c.id = m.conversation_id \
+                 WHERE c.bot_id = $1 AND m.role = 'assistant' AND m.finish_reason IS NOT NULL \
+                   AND m.created_at >= $2 AND m.created_at < $3 \
+                 GROUP BY m.finish_reason ORDER BY m.finish_reason",
+                bot_id,
+                range,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|(finish_reason, count)| FinishCount { finish_reason, count }).collect())
     }
 
     /// Feedback of `bot_id` last given in `range`: `(up, down)`.
     pub async fn count_feedback(&self, bot_id: &str, range: TimeRange) -> Result<(u64, u64), StoreError> {
-        let rows = sqlx::query(
-            "SELECT rating, COUNT(*) AS n FROM message_feedback \
-             WHERE bot_id = $1 AND updated_at >= $2 AND updated_at < $3 GROUP BY rating",
-        )
-        .bind(bot_id)
-        .bind(range.from_ms)
-        .bind(range.to_ms)
-        .fetch_all(self.pool())
-        .await?;
-        let (mut up, mut down) = (0, 0);
-        for r in &rows {
-            let n = u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0);
-            match r.try_get::<String, _>("rating")?.as_str() {
-                "up" => up += n,
-                "down" => down += n,
-                _ => {}
-            }
-        }
-        Ok((up, down))
+        let rows = self
+            .counts(
+                "SELECT rating AS k, COUNT(*) AS n FROM message_feedback \
+                 WHERE bot_id = $1 AND updated_at >= $2 AND updated_at < $3 GROUP BY rating",
+                bot_id,
+                range,
+            )
+            .await?;
+        Ok((count_of(&rows, "up"), count_of(&rows, "down")))
     }
 
     /// Leads of `bot_id` captured in `range`.
     pub async fn count_leads(&self, bot_id: &str, range: TimeRange) -> Result<u64, StoreError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM leads WHERE bot_id = $1 AND created_at >= $2 AND created_at < $3")
-                .bind(bot_id)
-                .bind(range.from_ms)
-                .bind(range.to_ms)
-                .fetch_one(self.pool())
-                .await?;
-        Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
+        let rows = self
+            .counts(
+                "SELECT '' AS k, COUNT(*) AS n FROM leads WHERE bot_id = $1 AND created_at >= $2 AND created_at < $3",
+                bot_id,
+                range,
+            )
+            .await?;
+        Ok(rows.iter().map(|(_, n)| n).sum())
+    }
+
+    /// Rows `(k, n)` of a counting query over `$1` = bot, `[$2, $3)` = range.
+    async fn counts(&self, sql: &str, bot_id: &str, range: TimeRange) -> Result<Vec<(String, u64)>, StoreError> {
+        let rows = sqlx::query(sql).bind(bot_id).bind(range.from_ms).bind(range.to_ms).fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("k")?, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0))))
+            .collect()
     }
 
     /// The timings of the newest `limit` finished assistant turns of `bot_id` in
@@ -217,4 +196,9 @@ impl Store {
         out.truncate(limit);
         Ok((out, more))
     }
+}
+
+/// The count of key `k` in `counts` (0 when absent).
+fn count_of(counts: &[(String, u64)], k: &str) -> u64 {
+    counts.iter().filter(|(key, _)| key == k).map(|(_, n)| n).sum()
 }
