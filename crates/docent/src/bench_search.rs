@@ -110,6 +110,10 @@ pub struct BenchSearchArgs {
     /// Run BM25 on a pool thread in parallel with the dense search (hybrid modes).
     #[arg(long)]
     pub parallel: bool,
+    /// ONNX Runtime intra-op threads of the query model (1: what the server uses, so a
+    /// query never competes with a second one for both cores)
+    #[arg(long, default_value_t = 1)]
+    pub embed_threads: usize,
     /// Build the synthetic index and exit (used by the benchmark's child process).
     #[arg(long, hide = true)]
     pub build_only: bool,
@@ -289,9 +293,11 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
         None => bot_id.clone(),
     };
 
-    // The query model: one intra-op thread, no cache (every query is embedded).
+    // The query model: `--embed-threads` intra-op threads (1 by default), no cache (every
+    // query is embedded).
     let files = ModelFiles::locate(args.models.as_deref())?;
-    let model = Embedder::load(&files, EmbedderOptions { batch_size: 1, threads: Some(1) })?;
+    let options = EmbedderOptions { batch_size: 1, threads: Some(args.embed_threads.max(1)) };
+    let model = Embedder::load(&files, options)?;
     let embedder = Arc::new(QueryEmbedder::new(model, 0));
     let rss_model = rss_mb("VmRSS");
 
