@@ -24,6 +24,14 @@
 //!   idle RSS, divided by N, is the memory per open stream. Then every stream is
 //!   released and must end with `done`.
 //!
+//! * **Paced streams** (`--paced-clients 100`): a third bot of the same index,
+//!   `<bot>-paced`, is the extractive generator with `pacing_ms` between words
+//!   (`--pacing-ms`, 20 by default: 50 words a second, an LLM's pace), so each answer
+//!   streams for a second or two and N closed-loop clients keep about N streams open
+//!   and streaming at once. Every one of those streams has its TTFT measured: this is
+//!   the level that answers "TTFT at N concurrent streams". Its clients start spread
+//!   over [`PACED_RAMP`], as a ramping load tool would, instead of all in one instant.
+//!
 //! The index: `--data DIR` must hold the bot's index (else the error says which
 //! `docent ingest` to run); without `--data`, `--corpus` is ingested with
 //! `docent ingest` into `--scratch` (incremental: seconds once it is there). The
@@ -58,6 +66,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const START_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long N held streams may take to all be open.
 const HOLD_TIMEOUT: Duration = Duration::from_secs(180);
+/// The clients of a paced level start spread over this time.
+const PACED_RAMP: Duration = Duration::from_secs(1);
+/// `per_client` of a level whose clients ask until its time cap.
+const UNTIL_THE_CAP: usize = usize::MAX;
+/// How often a level counts its open streams.
+const OPEN_SAMPLE_EVERY: Duration = Duration::from_millis(5);
 
 /// Arguments of `docent bench serve`.
 #[derive(Debug, clap::Args)]
@@ -105,6 +119,18 @@ pub struct BenchServeArgs {
     /// Concurrency levels run while `--open-streams` streams are open.
     #[arg(long, value_delimiter = ',', default_value = "1,10")]
     pub open_streams_clients: Vec<usize>,
+    /// Concurrency levels of the paced bot (`<bot>-paced`, the extractive generator
+    /// pausing `--pacing-ms` between words): N closed-loop clients keep about N streams
+    /// open and streaming at once (0: skip).
+    #[arg(long, value_delimiter = ',', default_value = "100")]
+    pub paced_clients: Vec<usize>,
+    /// Pause between the paced bot's streamed words, ms (20: 50 words a second).
+    #[arg(long, default_value_t = 20)]
+    pub pacing_ms: u64,
+    /// Length of a paced level after its ramp, seconds: every client asks back to back
+    /// until then, so all N are streaming through the whole window.
+    #[arg(long, default_value_t = 10)]
+    pub paced_seconds: u64,
     /// Make every question unique (a request number is appended), so every request
     /// runs the query embedder instead of hitting its cache.
     #[arg(long)]
@@ -124,8 +150,10 @@ pub struct BenchServeArgs {
 pub struct LevelRow {
     /// `level`.
     pub kind: &'static str,
-    /// Generator of the bot (`extractive`).
+    /// Generator of the bot (`extractive`, or `extractive_paced` for the paced bot).
     pub generator: &'static str,
+    /// Pause between streamed words, ms (0: none, the default bot).
+    pub pacing_ms: u64,
     /// Concurrent clients.
     pub clients: usize,
     /// LLM streams held open on the server meanwhile (0: none).
@@ -161,6 +189,11 @@ pub struct LevelRow {
     pub server_ttft_p50_ms: f64,
     /// Answers per second over the level's wall time.
     pub throughput_per_s: f64,
+    /// Streams of this level open at once (first `delta` seen, not yet ended), mean of
+    /// samples every 5 ms between the end of the ramp and the time cap.
+    pub streams_open_mean: f64,
+    /// The most streams of this level open at one sample.
+    pub streams_open_max: usize,
     /// Wall time of the level, s.
     pub wall_secs: f64,
     /// The time cap stopped the level before every client made its requests.
@@ -255,6 +288,10 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
     if args.open_streams > 0 && (args.open_streams_clients.is_empty() || args.open_streams_clients.contains(&0)) {
         bail!("--open-streams-clients needs levels of at least 1 client");
     }
+    if !(1..=1000).contains(&args.pacing_ms) || args.paced_seconds == 0 {
+        bail!("--pacing-ms must be between 1 and 1000, --paced-seconds at least 1");
+    }
+    let paced: Vec<usize> = args.paced_clients.iter().copied().filter(|&n| n > 0).collect();
     let peak = peak_streams(args);
     // Each stream costs a socket on both ends, and held ones an upstream socket on both
     // ends too; the child server inherits the limit.
@@ -275,6 +312,7 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
         let server = ServerChild::spawn(&setup)?;
         let bench = Bench::new(server.base.clone(), key, questions, args.uncached)?;
         let held_bot = format!("{}-held", args.bot);
+        let paced_bot = format!("{}-paced", args.bot);
         let per_client = |clients: usize| {
             args.requests_per_client.unwrap_or_else(|| MIN_REQUESTS_PER_LEVEL.div_ceil(clients).max(5))
         };
@@ -287,6 +325,10 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
         let warm = if args.uncached { 20 } else { bench.questions.len() };
         if let Err(e) = bench.warm_up(&args.bot, warm).await {
             bail!("{e}; the server's log ends with:\n{}", server.log_tail());
+        }
+        if !paced.is_empty() {
+            // The paced bot shares the query-vector cache; two answers open its index.
+            bench.warm_up(&paced_bot, 2).await?;
         }
         if !holds.is_empty() {
             let (w, _) = bench.hold(&held_bot, 4.min(holds[0]), &upstream, pid, None, async || Ok(Vec::new())).await?;
@@ -323,7 +365,16 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
         let cap = Duration::from_secs(args.max_seconds);
         let mut levels = Vec::new();
         for (i, &clients) in args.clients.iter().enumerate() {
-            let row = bench.level(&args.bot, clients, per_client(clients), cap, pid).await?;
+            let row = bench.level(&Pace::NONE, &args.bot, clients, per_client(clients), cap, pid).await?;
+            if !args.json {
+                print_level(&row, i == 0);
+            }
+            levels.push(row);
+        }
+        let pace = Pace { ms: args.pacing_ms, ramp: PACED_RAMP };
+        let paced_cap = PACED_RAMP + Duration::from_secs(args.paced_seconds);
+        for (i, &clients) in paced.iter().enumerate() {
+            let row = bench.level(&pace, &paced_bot, clients, UNTIL_THE_CAP, paced_cap, pid).await?;
             if !args.json {
                 print_level(&row, i == 0);
             }
@@ -337,7 +388,8 @@ pub fn run(args: &BenchServeArgs) -> anyhow::Result<()> {
             let during = async || {
                 let mut rows = Vec::new();
                 for &clients in &args.open_streams_clients {
-                    let mut row = bench.level(&args.bot, clients, per_client(clients), cap, pid).await?;
+                    let mut row =
+                        bench.level(&Pace::NONE, &args.bot, clients, per_client(clients), cap, pid).await?;
                     row.open_streams = n;
                     rows.push(row);
                 }
@@ -431,9 +483,17 @@ fn print_memory(r: &MemoryRow, header: bool) {
 
 fn print_level(r: &LevelRow, header: bool) {
     if header {
-        println!("\nstreaming chat, extractive generator (closed-loop clients, new conversation per request):");
+        if r.pacing_ms > 0 {
+            println!(
+                "\npaced streams, extractive generator pausing {} ms between words (closed-loop clients, started over {} ms):",
+                r.pacing_ms,
+                PACED_RAMP.as_millis()
+            );
+        } else {
+            println!("\nstreaming chat, extractive generator (closed-loop clients, new conversation per request):");
+        }
         println!(
-            "  {:>7} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11} {:>9} {:>5}",
+            "  {:>7} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>9} {:>11} {:>9} {:>5}",
             "clients",
             "requests",
             "errors",
@@ -444,6 +504,7 @@ fn print_level(r: &LevelRow, header: bool) {
             "p95",
             "p99",
             "answers/s",
+            "open",
             "RSS MB",
             "CPU ms/ans",
             "srv TTFT",
@@ -451,7 +512,7 @@ fn print_level(r: &LevelRow, header: bool) {
         );
     }
     println!(
-        "  {:>7} {:>8} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>9.1} {:>5.2}/{:<5.2} {:>9.2} {:>5.2}{}",
+        "  {:>7} {:>8} {:>6} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>9.1} {:>6.1} {:>9.1} {:>5.2}/{:<5.2} {:>9.2} {:>5.2}{}",
         r.clients,
         r.requests,
         r.errors,
@@ -462,6 +523,7 @@ fn print_level(r: &LevelRow, header: bool) {
         r.full_p95_ms,
         r.full_p99_ms,
         r.throughput_per_s,
+        r.streams_open_mean,
         r.server_rss_peak_mb,
         r.server_cpu_ms_per_answer,
         r.client_cpu_ms_per_answer,
@@ -481,7 +543,7 @@ fn print_level(r: &LevelRow, header: bool) {
 fn peak_streams(args: &BenchServeArgs) -> usize {
     let max = |v: &[usize]| v.iter().copied().max().unwrap_or(0);
     let background = if args.open_streams > 0 { args.open_streams + max(&args.open_streams_clients) } else { 0 };
-    max(&args.clients).max(max(&args.hold)).max(background).max(1)
+    max(&args.clients).max(max(&args.hold)).max(background).max(max(&args.paced_clients)).max(1)
 }
 
 /// Raise the soft limit of open files to the hard limit; fail when even that is
@@ -592,11 +654,14 @@ impl ServerSetup {
         upstream: String,
     ) -> anyhow::Result<Self> {
         let held = format!("{}-held", args.bot);
-        // The held bot's index is the same directory, seen under its own bot id.
+        let paced = format!("{}-paced", args.bot);
+        // The held and paced bots' index is the same directory, seen under their own bot ids.
         let held_data = work.join("held-data");
         std::fs::create_dir_all(held_data.join("bots"))?;
         let target = std::fs::canonicalize(bot_path).with_context(|| format!("resolving {}", bot_path.display()))?;
-        std::os::unix::fs::symlink(&target, held_data.join("bots").join(&held))?;
+        for id in [&held, &paced] {
+            std::os::unix::fs::symlink(&target, held_data.join("bots").join(id))?;
+        }
         let data = std::fs::canonicalize(data)?;
         let peak = peak_streams(args);
         let db = work.join("bench.db");
@@ -614,22 +679,26 @@ impl ServerSetup {
         let rate = "rate_limit = { per_minute = 1000000000, burst = 1000000, public_per_minute = 1000000000, public_burst = 1000000 }";
         toml.push_str(&format!(
             "[answer_cache]\nenabled = {}\n[auth]\nrequired = true\n[limits]\nmax_concurrent_turns = {}\n[llm]\nbase_url = {}\nmodel = \"bench-held\"\nmax_retries = 0\nfirst_token_timeout = \"120s\"\ntotal_timeout = \"900s\"\n\
-             [[bots]]\nid = {}\n{rate}\n[[bots]]\nid = {}\ngenerator = \"llm\"\ndata = {}\n{rate}\n",
+             [[bots]]\nid = {}\n{rate}\n[[bots]]\nid = {}\ngenerator = \"llm\"\ndata = {held_data}\n{rate}\n\
+             [[bots]]\nid = {}\npacing_ms = {}\ndata = {held_data}\n{rate}\n",
             args.answer_cache,
             peak + 64,
             toml_str(&upstream),
             toml_str(&args.bot),
             toml_str(&held),
-            toml_str(&held_data.display().to_string()),
+            toml_str(&paced),
+            args.pacing_ms,
+            held_data = toml_str(&held_data.display().to_string()),
         ));
         let config_path = work.join("docent.toml");
         std::fs::write(&config_path, &toml)?;
         let config = ServerConfig::from_file(&config_path)?;
         config.validate(&config_path.display().to_string())?;
-        Ok(ServerSetup { config_path, config, log_path: work.join("server.log"), bots: vec![args.bot.clone(), held] })
+        let bots = vec![args.bot.clone(), held, paced];
+        Ok(ServerSetup { config_path, config, log_path: work.join("server.log"), bots })
     }
 
-    /// An `sk_` key for both bots, chat only (what `docent keys create` does).
+    /// An `sk_` key for the three bots, chat only (what `docent keys create` does).
     async fn create_key(&self) -> anyhow::Result<String> {
         let store = Store::connect(&self.config.database_url()).await?;
         let created =
@@ -866,6 +935,19 @@ impl SseParser {
     }
 }
 
+/// How a level's bot streams and its clients start.
+struct Pace {
+    /// The bot's pause between words, ms (0: none).
+    ms: u64,
+    /// Client i of N starts `ramp × i / N` after the level.
+    ramp: Duration,
+}
+
+impl Pace {
+    /// The default bot, every client at once.
+    const NONE: Pace = Pace { ms: 0, ramp: Duration::ZERO };
+}
+
 /// The load generator.
 struct Bench {
     base: String,
@@ -1000,9 +1082,11 @@ impl Bench {
         Ok(())
     }
 
-    /// One concurrency level.
+    /// One concurrency level: `clients` closed-loop clients of `bot`, each making
+    /// `per_client` requests ([`UNTIL_THE_CAP`]: as many as fit before `cap`).
     async fn level(
         &self,
+        pace: &Pace,
         bot: &str,
         clients: usize,
         per_client: usize,
@@ -1015,19 +1099,43 @@ impl Bench {
         let started = Instant::now();
         let deadline = started + cap;
         let truncated = &AtomicBool::new(false);
-        let client = |_: usize| async move {
-            let mut out = Vec::with_capacity(per_client);
+        let (open, finished) = (&AtomicUsize::new(0), &AtomicBool::new(false));
+        let client = |i: usize| async move {
+            let offset = pace.ramp.mul_f64(i as f64 / clients as f64);
+            tokio::time::sleep_until((started + offset).into()).await;
+            let mut out = Vec::with_capacity(per_client.min(1024));
             for _ in 0..per_client {
                 if Instant::now() >= deadline {
-                    truncated.store(true, Ordering::Relaxed);
+                    truncated.store(per_client != UNTIL_THE_CAP, Ordering::Relaxed);
                     break;
                 }
-                out.push(self.ask(bot, REQUEST_TIMEOUT, None).await);
+                out.push(self.ask(bot, REQUEST_TIMEOUT, Some(open)).await);
             }
             out
         };
-        let outcomes: Vec<Outcome> =
-            futures::future::join_all((0..clients).map(client)).await.into_iter().flatten().collect();
+        let all = async {
+            let outcomes = futures::future::join_all((0..clients).map(client)).await;
+            finished.store(true, Ordering::SeqCst);
+            outcomes
+        };
+        // Count the open streams in the steady window: after the ramp, before the cap
+        // (no client stops asking before it), while any client is still asking.
+        let count_open = async {
+            let (mut sum, mut samples, mut max) = (0usize, 0usize, 0usize);
+            let mut tick = tokio::time::interval(OPEN_SAMPLE_EVERY);
+            while !finished.load(Ordering::SeqCst) {
+                tick.tick().await;
+                let now = Instant::now();
+                if now < started + pace.ramp || now >= deadline {
+                    continue;
+                }
+                let n = open.load(Ordering::SeqCst);
+                (sum, samples, max) = (sum + n, samples + 1, max.max(n));
+            }
+            (sum as f64 / samples.max(1) as f64, max)
+        };
+        let (outcomes, (streams_open_mean, streams_open_max)) = futures::join!(all, count_open);
+        let outcomes: Vec<Outcome> = outcomes.into_iter().flatten().collect();
         let wall = started.elapsed().as_secs_f64();
         let server_cpu = cpu_secs(&pid.to_string()) - server_cpu0;
         let client_cpu = cpu_secs("self") - client_cpu0;
@@ -1036,7 +1144,8 @@ impl Bench {
         let answers = s.answers.max(1) as f64;
         Ok(LevelRow {
             kind: "level",
-            generator: "extractive",
+            generator: if pace.ms > 0 { "extractive_paced" } else { "extractive" },
+            pacing_ms: pace.ms,
             clients,
             open_streams: 0,
             requests: outcomes.len(),
@@ -1054,6 +1163,8 @@ impl Bench {
             full_p99_ms: pct(&s.full, 0.99),
             server_ttft_p50_ms: pct(&s.server_ttft, 0.50),
             throughput_per_s: s.answers as f64 / wall.max(1e-9),
+            streams_open_mean,
+            streams_open_max,
             wall_secs: wall,
             truncated: truncated.load(Ordering::Relaxed),
             server_rss_peak_mb: peak,

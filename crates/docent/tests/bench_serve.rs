@@ -57,7 +57,8 @@ fn a_tiny_run_reports_every_level_without_errors() {
     let (docs, questions) = small_corpus(work.path());
     let out = docent()
         .args(["bench", "serve", "--clients", "1,4", "--requests-per-client", "2", "--hold", "4", "--json"])
-        .args(["--open-streams", "3", "--open-streams-clients", "2"])
+        .args(["--open-streams", "3", "--open-streams-clients", "2", "--paced-clients", "3", "--pacing-ms", "5"])
+        .args(["--paced-seconds", "1"])
         .arg("--corpus")
         .arg(&docs)
         .arg("--scratch")
@@ -78,12 +79,24 @@ fn a_tiny_run_reports_every_level_without_errors() {
     assert!(setup[0]["server_rss_ready_mb"].as_f64().unwrap_or(0.0) > 0.0, "the server's RSS was read: {stdout}");
 
     let levels = of("level");
-    let clients: Vec<(u64, u64)> =
-        levels.iter().filter_map(|r| Some((r["clients"].as_u64()?, r["open_streams"].as_u64()?))).collect();
-    assert_eq!(clients, [(1, 0), (4, 0), (2, 3)], "the plain levels, then one beside 3 open streams: {stdout}");
+    let clients: Vec<(u64, u64, &str)> = levels
+        .iter()
+        .filter_map(|r| Some((r["clients"].as_u64()?, r["open_streams"].as_u64()?, r["generator"].as_str()?)))
+        .collect();
+    assert_eq!(
+        clients,
+        [(1, 0, "extractive"), (4, 0, "extractive"), (3, 0, "extractive_paced"), (2, 3, "extractive")],
+        "the plain levels, the paced one, then one beside 3 open streams: {stdout}"
+    );
     for r in &levels {
-        let n = r["clients"].as_u64().unwrap_or(0) * 2;
-        assert_eq!(r["requests"], n, "every client made its requests: {r}");
+        let clients = r["clients"].as_u64().unwrap_or(0);
+        let n = r["requests"].as_u64().unwrap_or(0);
+        if r["generator"] == "extractive_paced" {
+            // Paced clients ask until the level's time cap.
+            assert!(n >= clients, "every paced client asked at least once: {r}");
+        } else {
+            assert_eq!(n, clients * 2, "every client made its requests: {r}");
+        }
         assert_eq!(r["errors"], 0, "{r}");
         assert_eq!(r["answers"], n, "every stream ended with done: {r}");
         assert_eq!(r["truncated"], false, "{r}");
@@ -91,7 +104,14 @@ fn a_tiny_run_reports_every_level_without_errors() {
             assert!(r[key].as_f64().is_some_and(|v| v > 0.0), "{key} was measured: {r}");
         }
         assert!(r["ttft_p50_ms"].as_f64() <= r["full_p50_ms"].as_f64(), "the first delta comes before done: {r}");
+        assert!(r["streams_open_max"].as_u64() <= r["clients"].as_u64(), "no more streams open than clients: {r}");
     }
+    // A paced answer streams for words × 5 ms, so the 5 ms samples see it open (an
+    // extractive one is over in about a millisecond and may fall between samples).
+    let paced = levels.iter().find(|r| r["generator"] == "extractive_paced").expect("the paced level");
+    assert_eq!(paced["pacing_ms"], 5, "{paced}");
+    assert!(paced["streams_open_max"].as_u64().unwrap_or(0) >= 1, "open streams were counted: {paced}");
+    assert!(paced["streams_open_mean"].as_f64().is_some_and(|m| m > 0.0), "{paced}");
 
     let memory = of("memory");
     assert_eq!(memory.len(), 1, "{stdout}");
