@@ -371,37 +371,53 @@ pub async fn run_turn<H: Send>(store: Store, live: Arc<LiveTurns>, input: TurnIn
 }
 
 /// The finished turn and, for `no_answer`, its `message.unanswered` event (for
-/// `handoff`, the conversation's handoff and its event), in one transaction.
+/// `handoff`, the conversation's handoff and its event), in one transaction (on the
+/// store's write thread: [`Store::transact`]).
 async fn store_turn(store: &Store, input: &TurnInput, state: &FinalState, frames: &[Frame]) -> Result<(), StoreError> {
-    let mut tx = store.begin_write().await?;
-    Store::finish_message_in(
-        &mut tx,
-        &input.message_id,
-        &state.message.content,
-        state.finish_reason.as_str(),
-        &to_json(&state.sources),
-        &to_json(&state.citations),
-        &to_json(&state.usage),
-        &to_json(&state.timings),
-        frames,
-    )
-    .await?;
-    if state.finish_reason == FinishReason::Handoff {
-        let phrase = input.bot.handoff.find(&input.question).unwrap_or_default();
-        let trigger = crate::webhooks::HandoffTrigger::Message { message_id: &input.message_id, phrase: &phrase };
-        crate::handoff::hand_off_in(&mut tx, &input.conversation_id, None, trigger).await?;
-    }
-    if state.finish_reason == FinishReason::NoAnswer {
-        tx.emit(&crate::webhooks::message_unanswered(
+    let (message_id, conversation_id) = (input.message_id.clone(), input.conversation_id.clone());
+    let content = state.message.content.clone();
+    let finish_reason = state.finish_reason;
+    let json = [to_json(&state.sources), to_json(&state.citations), to_json(&state.usage), to_json(&state.timings)];
+    let frames = frames.to_vec();
+    let handoff_phrase =
+        (finish_reason == FinishReason::Handoff).then(|| input.bot.handoff.find(&input.question).unwrap_or_default());
+    let unanswered = (finish_reason == FinishReason::NoAnswer).then(|| {
+        crate::webhooks::message_unanswered(
             &input.bot.config.id,
             &input.conversation_id,
             &input.message_id,
             &input.question,
             &state.message.content,
-        ))
-        .await?;
-    }
-    tx.commit().await
+        )
+    });
+    store
+        .transact(move |tx| {
+            Box::pin(async move {
+                let [sources, citations, usage, timings] = &json;
+                let reason = finish_reason.as_str();
+                Store::finish_message_in(
+                    tx,
+                    &message_id,
+                    &content,
+                    reason,
+                    sources,
+                    citations,
+                    usage,
+                    timings,
+                    &frames,
+                )
+                .await?;
+                if let Some(phrase) = &handoff_phrase {
+                    let trigger = crate::webhooks::HandoffTrigger::Message { message_id: &message_id, phrase };
+                    crate::handoff::hand_off_in(tx, &conversation_id, None, trigger).await?;
+                }
+                if let Some(event) = &unanswered {
+                    tx.emit(event).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
 }
 
 fn to_json<T: Serialize>(v: &T) -> serde_json::Value {

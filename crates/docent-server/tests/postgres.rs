@@ -75,3 +75,9 @@ async fn webhook_claims_are_exclusive() {
 async fn handoff_leads_feedback_idempotency() {
     store_suite::handoff_leads_feedback_idempotency(TestDb::postgres().await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: make test-pg"]
+async fn transactions() {
+    store_suite::transactions(TestDb::postgres().await).await;
+}

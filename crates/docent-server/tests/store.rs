@@ -60,3 +60,8 @@ async fn webhook_claims_are_exclusive() {
 async fn handoff_leads_feedback_idempotency() {
     store_suite::handoff_leads_feedback_idempotency(TestDb::sqlite()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions() {
+    store_suite::transactions(TestDb::sqlite()).await;
+}

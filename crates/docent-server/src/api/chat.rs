@@ -18,7 +18,7 @@ use super::{ApiError, ApiJson, ApiPath, AuthedCaller, RequestId};
 use crate::bots::BotRuntime;
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{ConversationState, MessageStatus, NewMessage};
+use crate::store::{ConversationState, MessageStatus, NewMessage, OwnedNewMessage, Store};
 use crate::turn::{run_turn, FinalState, Frame, TurnInput};
 
 /// Earlier turns given to retrieval and the generator.
@@ -268,15 +268,15 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
         ));
     }
 
-    // The conversation: continue one, or start one.
-    let conversation_id = match &conversation_id {
+    // The conversation: continue one, or start one (written below, with the messages).
+    let (conversation_id, new_conversation) = match &conversation_id {
         Some(id) => {
             let found = if ids::looks_like(id, "conv") { state.store.conversation(id).await? } else { None };
             match found {
                 Some(c) if c.bot_id == bot_id && c.state == ConversationState::Handoff => {
                     return Err(super::handoff::handed_off())
                 }
-                Some(c) if c.bot_id == bot_id => c.id,
+                Some(c) if c.bot_id == bot_id => (c.id, None),
                 _ => {
                     return Err(ApiError::not_found(
                         "unknown_conversation",
@@ -285,12 +285,7 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
                 }
             }
         }
-        None => {
-            let id = ids::conversation_id();
-            let metadata = metadata.unwrap_or_else(|| serde_json::json!({}));
-            super::conversations::start_conversation(&state.store, &id, &bot_id, visitor.as_deref(), &metadata).await?;
-            id
-        }
+        None => (ids::conversation_id(), Some(metadata.unwrap_or_else(|| serde_json::json!({})))),
     };
     let Some(lock) = state.active.try_lock(&conversation_id) else {
         return Err(ApiError::conflict("turn_in_progress", "a turn is already streaming in this conversation"));
@@ -300,6 +295,7 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
     };
     let history = match client_history {
         Some(h) => h,
+        None if new_conversation.is_some() => Vec::new(),
         None => state
             .store
             .recent_messages(&conversation_id, HISTORY_MESSAGES)
@@ -309,23 +305,33 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
             .map(|m| Turn { role: if m.role == "user" { Role::User } else { Role::Assistant }, content: m.content })
             .collect(),
     };
-    // The visitor's message and the answer about to stream, in one transaction.
+    // A new conversation (with its `conversation.started` event), the visitor's
+    // message and the answer about to stream, in one transaction.
     let user_msg = ids::message_id();
     let message_id = ids::message_id();
-    let new_message = |id, role, content, status| NewMessage {
-        id,
-        conversation_id: &conversation_id,
-        role,
-        content,
-        status,
-        request_id: Some(&request_id),
+    let new_message = |id, role, content, status| {
+        NewMessage { id, conversation_id: &conversation_id, role, content, status, request_id: Some(&request_id) }
+            .to_owned_message()
     };
+    let messages = [
+        new_message(&user_msg, "user", &question, MessageStatus::Complete),
+        new_message(&message_id, "assistant", "", MessageStatus::Streaming),
+    ];
+    let (job_conversation, job_bot, job_visitor) = (conversation_id.clone(), bot_id.clone(), visitor.clone());
     state
         .store
-        .insert_messages(&[
-            new_message(&user_msg, "user", &question, MessageStatus::Complete),
-            new_message(&message_id, "assistant", "", MessageStatus::Streaming),
-        ])
+        .transact(move |tx| {
+            Box::pin(async move {
+                if let Some(metadata) = &new_conversation {
+                    let visitor = job_visitor.as_deref();
+                    super::conversations::start_conversation_in(tx, &job_conversation, &job_bot, visitor, metadata)
+                        .await?;
+                }
+                let views: Vec<NewMessage<'_>> = messages.iter().map(OwnedNewMessage::view).collect();
+                Store::insert_messages_in(tx, &views).await?;
+                Ok(())
+            })
+        })
         .await?;
 
     let input = TurnInput {

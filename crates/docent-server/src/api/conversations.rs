@@ -76,22 +76,8 @@ pub async fn create(
     Ok((rate, idem.commit(&state.store, tx, StatusCode::CREATED, view(&c)).await?).into_response())
 }
 
-/// Create a conversation and queue its `conversation.started`, in one transaction.
-pub(crate) async fn start_conversation(
-    store: &Store,
-    id: &str,
-    bot_id: &str,
-    user: Option<&str>,
-    metadata: &serde_json::Value,
-) -> Result<Conversation, StoreError> {
-    let mut tx = store.begin_write().await?;
-    let c = start_conversation_in(&mut tx, id, bot_id, user, metadata).await?;
-    tx.commit().await?;
-    Ok(c)
-}
-
-/// [`start_conversation`] inside a transaction.
-async fn start_conversation_in(
+/// Create a conversation and queue its `conversation.started`, inside a transaction.
+pub(crate) async fn start_conversation_in(
     tx: &mut WriteTx<'_>,
     id: &str,
     bot_id: &str,

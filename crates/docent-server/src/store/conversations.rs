@@ -112,6 +112,51 @@ pub struct NewMessage<'a> {
     pub request_id: Option<&'a str>,
 }
 
+impl NewMessage<'_> {
+    /// An owned copy, for a write job that runs on the store's write thread.
+    pub fn to_owned_message(&self) -> OwnedNewMessage {
+        OwnedNewMessage {
+            id: self.id.to_string(),
+            conversation_id: self.conversation_id.to_string(),
+            role: self.role.to_string(),
+            content: self.content.to_string(),
+            status: self.status,
+            request_id: self.request_id.map(str::to_string),
+        }
+    }
+}
+
+/// A [`NewMessage`] that owns its text (a [`Store::transact`] job owns what it writes).
+#[derive(Debug, Clone)]
+pub struct OwnedNewMessage {
+    /// `msg_…`.
+    pub id: String,
+    /// Conversation.
+    pub conversation_id: String,
+    /// `user` or `assistant`.
+    pub role: String,
+    /// Text.
+    pub content: String,
+    /// Streaming or complete.
+    pub status: MessageStatus,
+    /// Request id.
+    pub request_id: Option<String>,
+}
+
+impl OwnedNewMessage {
+    /// The borrowed form the inserts take.
+    pub fn view(&self) -> NewMessage<'_> {
+        NewMessage {
+            id: &self.id,
+            conversation_id: &self.conversation_id,
+            role: &self.role,
+            content: &self.content,
+            status: self.status,
+            request_id: self.request_id.as_deref(),
+        }
+    }
+}
+
 /// One SSE frame of a turn, kept for `Last-Event-ID` resume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
@@ -332,6 +377,21 @@ impl Store {
     /// transaction (a turn's user message and its streaming answer: one commit, not
     /// two, on the chat path).
     pub async fn insert_messages(&self, messages: &[NewMessage<'_>]) -> Result<Vec<Message>, StoreError> {
+        let owned: Vec<OwnedNewMessage> = messages.iter().map(NewMessage::to_owned_message).collect();
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let views: Vec<NewMessage<'_>> = owned.iter().map(OwnedNewMessage::view).collect();
+                Self::insert_messages_in(tx, &views).await
+            })
+        })
+        .await
+    }
+
+    /// [`Store::insert_messages`] inside a transaction.
+    pub async fn insert_messages_in(
+        tx: &mut WriteTx<'_>,
+        messages: &[NewMessage<'_>],
+    ) -> Result<Vec<Message>, StoreError> {
         let Some(first) = messages.first() else {
             return Ok(Vec::new());
         };
@@ -346,8 +406,7 @@ impl Store {
             });
         }
         let now = now_ms();
-        let _turn = self.write_turn().await;
-        let mut tx = self.pool().begin().await?;
+        let tx: &mut sqlx::AnyConnection = &mut tx.tx;
         // Write the conversation row first: that takes its row lock on PostgreSQL and
         // the write lock on SQLite, so two inserts into one conversation (two replicas,
         // two pools) are serialised and cannot both read the same next position.
@@ -398,7 +457,6 @@ impl Store {
                 created_at: now,
             });
         }
-        tx.commit().await?;
         Ok(out)
     }
 
@@ -415,10 +473,17 @@ impl Store {
         timings: &serde_json::Value,
         events: &[StoredEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        Self::finish_message_in(&mut tx, id, content, finish_reason, sources, citations, usage, timings, events)
-            .await?;
-        tx.commit().await
+        let (id, content, finish_reason) = (id.to_string(), content.to_string(), finish_reason.to_string());
+        let json = [sources.clone(), citations.clone(), usage.clone(), timings.clone()];
+        let events = events.to_vec();
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let [sources, citations, usage, timings] = &json;
+                Self::finish_message_in(tx, &id, &content, &finish_reason, sources, citations, usage, timings, &events)
+                    .await
+            })
+        })
+        .await
     }
 
     /// [`Store::finish_message`] inside a transaction (with the events it fires).

@@ -11,6 +11,12 @@
 //! read first with `SQLITE_BUSY` at once (no busy handler runs for it) or wait in
 //! the busy handler's sleeps — both seen under two concurrent chat requests.
 //!
+//! The chat path's writes (a new conversation with its first messages, a finished
+//! turn) go through [`Store::transact`]: on SQLite it runs the transaction on the
+//! store's own write thread ([`writer`]), so the holder of the write turn is never a
+//! task waiting in a busy runtime's queue between its statements; on PostgreSQL it
+//! runs on the caller's task.
+//!
 //! Useful for: everything the server must remember across requests and restarts.
 //! Not for: index data (the index directory) or per-process caches.
 
@@ -19,6 +25,7 @@ mod conversations;
 mod keys;
 mod leads;
 mod webhooks;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,7 +40,7 @@ use tracing::info;
 pub use analytics::{FinishCount, TimeRange, TurnTiming, UnansweredTurn};
 pub use conversations::{
     decode_cursor as conversations_cursor, Conversation, ConversationState, Message, MessageStatus, NewMessage,
-    StoredEvent,
+    OwnedNewMessage, StoredEvent,
 };
 pub use keys::{ApiKeyRecord, KeyKind, NewKey};
 pub use leads::{Feedback, IdempotencySlot, Lead, NewFeedback, NewLead, RememberedResponse};
@@ -54,6 +61,9 @@ pub enum StoreError {
     /// The URL names no supported database.
     #[error("unsupported database URL `{0}` (use sqlite://path or postgres://…)")]
     Url(String),
+    /// The store's write thread could not start or has stopped.
+    #[error("the store's write thread {0}")]
+    Writer(&'static str),
     /// A stored value could not be decoded.
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt {
@@ -80,6 +90,8 @@ pub struct Store {
     backend: Backend,
     /// Serialises this process's write transactions on SQLite (see the module docs).
     writes: Arc<tokio::sync::Mutex<()>>,
+    /// The write thread of [`Store::transact`] (SQLite; `None` on PostgreSQL).
+    writer: Option<writer::Writer>,
     /// When each key's `last_used_at` was last written (epoch ms), so a busy key costs
     /// one write a minute, not one per request.
     touched: Arc<Mutex<HashMap<String, i64>>>,
@@ -92,15 +104,28 @@ pub struct Store {
 /// life: the `…_in` store calls and [`WriteTx::emit`] run inside it, so a change and
 /// the webhook events it causes commit together.
 pub struct WriteTx<'a> {
-    _turn: Option<tokio::sync::MutexGuard<'a, ()>>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
-    outbox: &'a tokio::sync::Notify,
+    outbox: Arc<tokio::sync::Notify>,
     pub(crate) emitted: u64,
+    /// Borrows nothing today (the parts are shared); the lifetime keeps callers'
+    /// signatures stable.
+    _store: std::marker::PhantomData<&'a ()>,
 }
 
 impl std::fmt::Debug for WriteTx<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteTx").field("emitted", &self.emitted).finish_non_exhaustive()
+    }
+}
+
+impl WriteTx<'static> {
+    fn new(
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+        tx: sqlx::Transaction<'static, sqlx::Any>,
+        outbox: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        WriteTx { _turn: turn, tx, outbox, emitted: 0, _store: std::marker::PhantomData }
     }
 }
 
@@ -162,13 +187,13 @@ impl Store {
         let pool = options.connect(url).await?;
         MIGRATOR.run(&pool).await?;
         info!(backend = ?backend, "store ready");
-        let store = Store {
-            pool,
-            backend,
-            writes: Arc::new(tokio::sync::Mutex::new(())),
-            touched: Arc::new(Mutex::new(HashMap::new())),
-            outbox: Arc::new(tokio::sync::Notify::new()),
+        let writes = Arc::new(tokio::sync::Mutex::new(()));
+        let outbox = Arc::new(tokio::sync::Notify::new());
+        let writer = match backend {
+            Backend::Sqlite => Some(writer::Writer::spawn(pool.clone(), Arc::clone(&writes), Arc::clone(&outbox))?),
+            Backend::Postgres => None,
         };
+        let store = Store { pool, backend, writes, writer, touched: Arc::new(Mutex::new(HashMap::new())), outbox };
         store.recover_interrupted().await?;
         Ok(store)
     }
@@ -198,10 +223,35 @@ impl Store {
     }
 
     /// Begin a write transaction (taking the write turn first on SQLite).
-    pub async fn begin_write(&self) -> Result<WriteTx<'_>, StoreError> {
-        let turn = self.write_turn().await;
+    pub async fn begin_write(&self) -> Result<WriteTx<'static>, StoreError> {
+        let turn = match self.backend {
+            Backend::Sqlite => Some(Arc::clone(&self.writes).lock_owned().await),
+            Backend::Postgres => None,
+        };
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { _turn: turn, tx, outbox: &self.outbox, emitted: 0 })
+        Ok(WriteTx::new(turn, tx, Arc::clone(&self.outbox)))
+    }
+
+    /// Run `job` in a write transaction of its own and commit it when the job
+    /// succeeds (an error rolls it back and is returned). On SQLite the transaction
+    /// runs on the store's write thread, in arrival order; on PostgreSQL on this task.
+    /// The job owns what it writes (it may run on another thread).
+    pub async fn transact<T, F>(&self, job: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'t> FnOnce(&'t mut WriteTx<'static>) -> futures::future::BoxFuture<'t, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        match &self.writer {
+            Some(writer) => writer.run(job).await,
+            None => {
+                let mut tx = self.begin_write().await?;
+                let out = job(&mut tx).await?;
+                tx.commit().await?;
+                Ok(out)
+            }
+        }
     }
 
     /// Resolves when a transaction that queued webhook deliveries has committed (or
@@ -215,8 +265,9 @@ impl Store {
     }
 
     /// Hold this while running a write (a statement or a transaction) on SQLite: one
-    /// writer of this process at a time, in arrival order. `None` on PostgreSQL, which
-    /// handles concurrent writers itself.
+    /// writer of this process at a time, in arrival order (the write thread of
+    /// [`Store::transact`] takes it too). `None` on PostgreSQL, which handles
+    /// concurrent writers itself.
     pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.backend {
             Backend::Sqlite => Some(self.writes.lock().await),

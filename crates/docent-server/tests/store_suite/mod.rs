@@ -450,6 +450,68 @@ pub async fn concurrent_appends(db: TestDb) {
     assert!(a.message("msg_x1").await.unwrap().is_none(), "nothing of a refused append is stored");
 }
 
+/// `Store::transact` from many tasks at once, mixed with writes that take the write
+/// turn themselves: each job commits or rolls back alone (a failing job leaves
+/// nothing, its neighbours everything), and a job's result arrives after its commit.
+pub async fn transactions(db: TestDb) {
+    let store = db.store().await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("conv_t{i:02}");
+            if i % 7 == 3 {
+                // The other write path, racing the jobs.
+                return store.create_conversation(&id, "docs", None, &json!({})).await.map(|_| (id, None));
+            }
+            let job_id = id.clone();
+            store
+                .transact(move |tx| {
+                    Box::pin(async move {
+                        Store::create_conversation_in(tx, &job_id, "docs", None, &json!({"i": i})).await?;
+                        let m = NewMessage {
+                            id: &format!("msg_t{i:02}"),
+                            conversation_id: &job_id,
+                            role: "user",
+                            content: "in the same transaction",
+                            status: MessageStatus::Complete,
+                            request_id: None,
+                        };
+                        Store::insert_messages_in(tx, &[m]).await?;
+                        if i % 5 == 0 {
+                            return Err(docent_server::store::StoreError::Corrupt {
+                                what: "test job",
+                                detail: "fails after writing".into(),
+                            });
+                        }
+                        Ok((job_id, std::thread::current().name().map(str::to_string)))
+                    })
+                })
+                .await
+        }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let outcome = t.await.expect("task");
+        let id = format!("conv_t{i:02}");
+        let stored = store.conversation(&id).await.expect("read");
+        if i % 7 != 3 && i % 5 == 0 {
+            let err = outcome.expect_err("the job failed");
+            assert!(err.to_string().contains("fails after writing"), "the job's own error: {err}");
+            assert!(stored.is_none(), "a failed job's conversation was rolled back: {id}");
+            assert!(store.message(&format!("msg_t{i:02}")).await.expect("read").is_none(), "and its message");
+        } else {
+            let (returned, thread) = outcome.expect("committed");
+            assert_eq!(returned, id);
+            assert!(stored.is_some(), "a job's write is visible once it returned: {id}");
+            if i % 7 != 3 && db.backend == Backend::Sqlite {
+                assert_eq!(thread.as_deref(), Some("docent-store-writer"), "SQLite jobs run on the write thread");
+            }
+        }
+    }
+    let committed = store.message("msg_t01").await.expect("read").expect("the message of a committed job");
+    assert_eq!(committed.conversation_id, "conv_t01");
+}
+
 async fn json_of(res: reqwest::Response) -> (u16, serde_json::Value) {
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(serde_json::Value::Null))
