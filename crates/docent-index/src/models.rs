@@ -12,7 +12,7 @@ pub const ORT_LIB: &str = "libonnxruntime.so.1.32.0";
 /// The offline model files, located on disk.
 ///
 /// Laid out by `make models` (`scripts/fetch-models.sh`):
-/// `<models>/all-minilm-l6-v2/{model.onnx,tokenizer.json,...}` and
+/// `<models>/all-minilm-l6-v2/{model.onnx,query_int8.onnx,tokenizer.json,...}` and
 /// `<models>/onnxruntime/libonnxruntime.so.1.32.0`.
 #[derive(Debug, Clone)]
 pub struct ModelFiles {
@@ -63,11 +63,17 @@ impl ModelFiles {
     }
 
     fn required_files(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> =
-            ["model.onnx", "tokenizer.json", "config.json", "special_tokens_map.json", "tokenizer_config.json"]
-                .iter()
-                .map(|f| self.embed_dir.join(f))
-                .collect();
+        let mut v: Vec<PathBuf> = [
+            "model.onnx",
+            crate::embed::QUERY_GRAPH_FILE,
+            "tokenizer.json",
+            "config.json",
+            "special_tokens_map.json",
+            "tokenizer_config.json",
+        ]
+        .iter()
+        .map(|f| self.embed_dir.join(f))
+        .collect();
         v.push(self.ort_library.clone());
         v
     }

@@ -1,7 +1,7 @@
 //! The embedder against vectors computed by an independent path (python onnxruntime +
 //! HuggingFace tokenizers, `scripts/reference-embeddings.py`), and basic semantics.
 
-use docent_index::{Embedder, EmbedderOptions, IndexError, ModelFiles, MODEL_DIM};
+use docent_index::{Embedder, EmbedderOptions, IndexError, ModelFiles, ModelGraph, MODEL_DIM};
 
 fn embedder() -> Embedder {
     let files = ModelFiles::locate(None).expect("models missing: run `make models`");
@@ -80,4 +80,37 @@ fn missing_model_is_a_clear_error_not_a_panic() {
     let err = ModelFiles::at(dir.path()).unwrap_err();
     assert!(matches!(err, IndexError::ModelMissing { .. }));
     assert!(err.to_string().contains("make models"), "{err}");
+}
+
+/// The query graph (`query_int8.onnx`, int8 kernels) against the shipped graph that
+/// embeds documents: the same space, close vectors, reproducible one text at a time.
+#[test]
+fn the_query_graph_stays_close_to_the_document_graph() {
+    let files = ModelFiles::locate(None).expect("models missing: run `make models`");
+    let mut shipped = Embedder::load(&files, EmbedderOptions::queries(ModelGraph::Shipped)).expect("shipped graph");
+    let mut query = Embedder::load(&files, EmbedderOptions::queries(ModelGraph::QueryInt8)).expect("query graph");
+    let questions = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/questions.jsonl"))
+        .expect("corpus questions");
+    let texts: Vec<String> = questions
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["question"].as_str().map(str::to_string))
+        .take(60)
+        .collect();
+    assert!(texts.len() >= 50, "the corpus has questions");
+    let (mut min, mut sum) = (1.0f32, 0.0f32);
+    for t in &texts {
+        let a = shipped.embed(&[t.as_str()]).expect("embed")[0].clone();
+        let b = query.embed(&[t.as_str()]).expect("embed")[0].clone();
+        assert_ne!(a, b, "the two graphs are different computations: {t:?}");
+        assert_eq!(b, query.embed(&[t.as_str()]).expect("embed")[0], "one text per call is reproducible: {t:?}");
+        let c = cosine(&a, &b);
+        (min, sum) = (min.min(c), sum + c);
+    }
+    let mean = sum / texts.len() as f32;
+    assert!(min >= 0.98 && mean >= 0.99, "query vectors drifted: min cosine {min}, mean {mean}");
+    // Per-call activation scales make a batch's vectors depend on each other.
+    let batched =
+        Embedder::load(&files, EmbedderOptions { batch_size: 4, ..EmbedderOptions::queries(ModelGraph::QueryInt8) });
+    assert!(matches!(batched, Err(IndexError::Model(m)) if m.contains("one text per call")));
 }

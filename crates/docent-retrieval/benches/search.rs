@@ -20,7 +20,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use docent_index::{
     embed_text, BotDir, ChunkRecord, ChunkingParams, ContentHash, DocumentEntry, Embedder, EmbedderOptions,
-    GenerationWriter, ModelFiles,
+    GenerationWriter, ModelFiles, ModelGraph,
 };
 use docent_retrieval::dense::synthetic::{ClusteredVectors, CorpusParams, SplitMix64, SyntheticCorpus};
 use docent_retrieval::dense::{exact_top_k, AnnConfig, AnnIndex, DenseIndex, ExactConfig};
@@ -153,7 +153,7 @@ fn queries(c: &mut Criterion) {
     };
     let data = text_index();
     let bot = BotDir::new(&data, "bench").expect("bot");
-    let model = Embedder::load(&files, EmbedderOptions { batch_size: 1, threads: Some(1) }).expect("model");
+    let model = Embedder::load(&files, EmbedderOptions::queries(ModelGraph::QueryInt8)).expect("model");
     let embedder = Arc::new(QueryEmbedder::new(model, 0));
     let retriever = Retriever::open_with(&bot, embedder, RetrieverConfig::default()).expect("open");
     let snapshot = retriever.snapshot();

@@ -78,7 +78,7 @@ pub fn load_query_embedder(config: &ServerConfig, models: usize) -> Result<Arc<Q
     let files = ModelFiles::locate(config.models.as_deref())?;
     let mut loaded = Vec::new();
     for _ in 0..models.max(1) {
-        loaded.push(Embedder::load(&files, EmbedderOptions { batch_size: 1, threads: Some(1) })?);
+        loaded.push(Embedder::load(&files, EmbedderOptions::queries(config.query_graph))?);
     }
     QueryEmbedder::from_models(loaded, DEFAULT_QUERY_CACHE)
         .map(Arc::new)

@@ -28,7 +28,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use docent_index::{
     embed_text, BotDir, ChunkRecord, ChunkingParams, ContentHash, DocumentEntry, Embedder, EmbedderOptions,
-    GenerationWriter, ModelFiles,
+    GenerationWriter, ModelFiles, ModelGraph,
 };
 use docent_retrieval::dense::synthetic::{CorpusParams, SyntheticCorpus};
 use docent_retrieval::dense::{AnnConfig, AnnIndex, DenseIndex, ExactIndex};
@@ -114,6 +114,9 @@ pub struct BenchSearchArgs {
     /// query never competes with a second one for both cores)
     #[arg(long, default_value_t = 1)]
     pub embed_threads: usize,
+    /// Graph of the query model: `query-int8` (the server's default) or `shipped`.
+    #[arg(long, default_value = "query-int8")]
+    pub query_graph: ModelGraph,
     /// Build the synthetic index and exit (used by the benchmark's child process).
     #[arg(long, hide = true)]
     pub build_only: bool,
@@ -296,7 +299,8 @@ pub fn run(args: &BenchSearchArgs) -> anyhow::Result<()> {
     // The query model: `--embed-threads` intra-op threads (1 by default), no cache (every
     // query is embedded).
     let files = ModelFiles::locate(args.models.as_deref())?;
-    let options = EmbedderOptions { batch_size: 1, threads: Some(args.embed_threads.max(1)) };
+    let options =
+        EmbedderOptions { threads: Some(args.embed_threads.max(1)), ..EmbedderOptions::queries(args.query_graph) };
     let model = Embedder::load(&files, options)?;
     let embedder = Arc::new(QueryEmbedder::new(model, 0));
     let rss_model = rss_mb("VmRSS");

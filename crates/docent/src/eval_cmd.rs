@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use docent_index::{BotDir, Embedder, EmbedderOptions, ModelFiles};
+use docent_index::{BotDir, Embedder, EmbedderOptions, ModelFiles, ModelGraph};
 use docent_retrieval::eval::calibrate::{self, CalibrationReport, NoAnswerStats, Sample, DEFAULT_L2};
 use docent_retrieval::eval::run::{run_variant, RunOptions};
 use docent_retrieval::eval::{
@@ -68,6 +68,10 @@ pub struct EvalArgs {
     /// defaults (to measure another setting; the defaults are not changed).
     #[arg(long, value_name = "T,H,B", value_parser = parse_boosts)]
     pub bm25_boosts: Option<(f32, f32, f32)>,
+    /// Graph of the query model: `query-int8` (the server's default) or `shipped`
+    /// (the graph the documents were embedded with).
+    #[arg(long, default_value = "query-int8")]
+    pub query_graph: ModelGraph,
     /// Skip the hybrid+rerank row.
     #[arg(long)]
     pub no_rerank: bool,
@@ -284,8 +288,7 @@ fn bar(len: usize, label: &str) -> ProgressBar {
 /// A retriever over `bot` with one single-threaded query model and a cache large
 /// enough for every query of the run (so each query is embedded once for all rows).
 fn open_retriever(bot: &BotDir, files: &ModelFiles, queries: usize, args: &EvalArgs) -> anyhow::Result<Retriever> {
-    let model = Embedder::load(files, EmbedderOptions { batch_size: 1, threads: Some(1) })
-        .context("loading the query model")?;
+    let model = Embedder::load(files, EmbedderOptions::queries(args.query_graph)).context("loading the query model")?;
     let embedder = Arc::new(QueryEmbedder::new(model, (queries * 3).max(4096)));
     let mut config = RetrieverConfig::default();
     if let Some((title, headings, body)) = args.bm25_boosts {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use docent_index::{BotDir, Embedder, EmbedderOptions, ModelFiles};
+use docent_index::{BotDir, Embedder, EmbedderOptions, ModelFiles, ModelGraph};
 use docent_retrieval::rerank::{CrossEncoder, CrossEncoderOptions, OfflineReranker};
 use docent_retrieval::{Filters, Hit, Reranker, Retriever, SearchMode, SearchRequest, SearchResponse};
 
@@ -86,7 +86,7 @@ fn search(args: &SearchArgs) -> anyhow::Result<SearchResponse> {
     let bot = BotDir::new(&args.data.data, &args.data.bot)?;
     let files = ModelFiles::locate(args.data.models.as_deref())?;
     // One query, one intra-op thread: measured ~3× faster than two threads on 2 cores.
-    let options = EmbedderOptions { batch_size: 1, threads: Some(1) };
+    let options = EmbedderOptions::queries(ModelGraph::QueryInt8);
     let embedder = Embedder::load(&files, options).context("loading the query model")?;
     let mut retriever = Retriever::open(&bot, embedder)?;
     if mode == SearchMode::Rerank {

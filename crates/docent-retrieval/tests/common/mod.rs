@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use docent_index::{
     BotDir, ChunkRecord, ChunkingParams, ContentHash, DocumentEntry, Embedder, EmbedderOptions, GenerationWriter,
-    ModelFiles, ModelInfo,
+    ModelFiles, ModelGraph, ModelInfo,
 };
 use docent_retrieval::{QueryEmbedder, Retriever, RetrieverConfig};
 
@@ -75,8 +75,7 @@ pub fn query_embedder() -> Arc<QueryEmbedder> {
     static Q: OnceLock<Arc<QueryEmbedder>> = OnceLock::new();
     Q.get_or_init(|| {
         // One intra-op thread: single short queries are fastest that way on 2 cores.
-        let e =
-            Embedder::load(&model_files(), EmbedderOptions { batch_size: 1, threads: Some(1) }).expect("load model");
+        let e = Embedder::load(&model_files(), EmbedderOptions::queries(ModelGraph::QueryInt8)).expect("load model");
         Arc::new(QueryEmbedder::new(e, 1024))
     })
     .clone()
