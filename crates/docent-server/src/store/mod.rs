@@ -64,6 +64,9 @@ pub enum StoreError {
     /// The store's write thread could not start or has stopped.
     #[error("the store's write thread {0}")]
     Writer(&'static str),
+    /// A [`Store::transact`] job panicked; its transaction was rolled back.
+    #[error("a store write job panicked; nothing of it was written")]
+    JobPanicked,
     /// A stored value could not be decoded.
     #[error("stored {what} is corrupt: {detail}")]
     Corrupt {
@@ -235,7 +238,8 @@ impl Store {
     /// Run `job` in a write transaction of its own and commit it when the job
     /// succeeds (an error rolls it back and is returned). On SQLite the transaction
     /// runs on the store's write thread, in arrival order; on PostgreSQL on this task.
-    /// The job owns what it writes (it may run on another thread).
+    /// The job owns what it writes (it may run on another thread). A job that panics
+    /// is rolled back and reported as [`StoreError::JobPanicked`].
     pub async fn transact<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -246,8 +250,11 @@ impl Store {
         match &self.writer {
             Some(writer) => writer.run(job).await,
             None => {
+                use futures::FutureExt;
                 let mut tx = self.begin_write().await?;
-                let out = job(&mut tx).await?;
+                // Dropping the transaction of a panicked job rolls it back.
+                let ran = std::panic::AssertUnwindSafe(job(&mut tx)).catch_unwind().await;
+                let out = ran.map_err(|_| StoreError::JobPanicked)??;
                 tx.commit().await?;
                 Ok(out)
             }

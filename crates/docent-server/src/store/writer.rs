@@ -11,7 +11,8 @@
 //!
 //! Jobs run one at a time, in arrival order, each in its own transaction: a failed
 //! job rolls back alone, and its caller hears of the commit (or the failure) only
-//! once it happened. The thread takes the store's in-process write turn around each
+//! once it happened. A job that panics is rolled back and its caller gets an error;
+//! the thread goes on with the next job, so one bug cannot stop every later write. The thread takes the store's in-process write turn around each
 //! job, so the writes that do not come through here stay serialised with these.
 //!
 //! Useful for: the chat path's writes, which every turn makes. Not for: reads (they
@@ -21,9 +22,10 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
-use tracing::warn;
+use tracing::{error, warn};
 
 use super::{StoreError, WriteTx};
 
@@ -58,7 +60,13 @@ impl Writer {
                         match pool.begin().await {
                             Ok(tx) => {
                                 let mut tx = WriteTx::new(Some(guard), tx, Arc::clone(&outbox));
-                                let (commit, reply) = job(Ok(&mut tx)).await;
+                                let ran = std::panic::AssertUnwindSafe(job(Ok(&mut tx))).catch_unwind().await;
+                                let Ok((commit, reply)) = ran else {
+                                    // Dropped with the job: the transaction rolls back
+                                    // and the caller's reply channel closes.
+                                    error!("a store write job panicked; its transaction was rolled back");
+                                    continue;
+                                };
                                 // Dropping an uncommitted transaction rolls it back.
                                 let ended = if commit { tx.commit().await } else { Ok(()) };
                                 if let Err(e) = &ended {
@@ -101,6 +109,7 @@ impl Writer {
             })
         });
         self.jobs.send(wrapped).map_err(|_| StoreError::Writer("has stopped"))?;
-        outcome.await.map_err(|_| StoreError::Writer("has stopped"))?
+        // The reply is dropped unsent only when the job panicked (the thread goes on).
+        outcome.await.map_err(|_| StoreError::JobPanicked)?
     }
 }

@@ -510,6 +510,29 @@ pub async fn transactions(db: TestDb) {
     }
     let committed = store.message("msg_t01").await.expect("read").expect("the message of a committed job");
     assert_eq!(committed.conversation_id, "conv_t01");
+
+    // A job that panics after writing: an error for its caller, nothing stored, and
+    // the next job still runs.
+    let panicked = store
+        .transact(|tx| {
+            Box::pin(async move {
+                Store::create_conversation_in(tx, "conv_panic", "docs", None, &json!({})).await?;
+                std::hint::black_box(None::<()>).expect("a bug in a write job");
+                Ok(())
+            })
+        })
+        .await;
+    assert!(
+        matches!(panicked, Err(docent_server::store::StoreError::JobPanicked)),
+        "the caller of a panicking job gets an error: {panicked:?}"
+    );
+    assert!(store.conversation("conv_panic").await.expect("read").is_none(), "its write was rolled back");
+    let after = store
+        .transact(|tx| {
+            Box::pin(async move { Store::create_conversation_in(tx, "conv_after", "docs", None, &json!({})).await })
+        })
+        .await;
+    assert!(after.is_ok(), "writes go on after a panicking job: {after:?}");
 }
 
 async fn json_of(res: reqwest::Response) -> (u16, serde_json::Value) {
