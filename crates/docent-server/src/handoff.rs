@@ -171,7 +171,7 @@ pub fn matcher_for(bot: &crate::config::BotConfig) -> PhraseMatcher {
 /// there. `None` when it was not open (already handed off, or gone): nothing changes
 /// and nothing fires, so asking twice notifies once.
 pub async fn hand_off_in(
-    tx: &mut WriteTx<'_>,
+    tx: &mut WriteTx,
     conversation_id: &str,
     reason: Option<&str>,
     trigger: HandoffTrigger<'_>,

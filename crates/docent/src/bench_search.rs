@@ -110,6 +110,10 @@ pub struct BenchSearchArgs {
     /// Run BM25 on a pool thread in parallel with the dense search (hybrid modes).
     #[arg(long)]
     pub parallel: bool,
+    /// BM25 field boosts `TITLE,HEADINGS,BODY` for this run instead of the retriever's
+    /// defaults (a boost of 0 leaves the field out of the query).
+    #[arg(long, value_name = "T,H,B", value_parser = crate::eval_cmd::parse_boosts)]
+    pub bm25_boosts: Option<(f32, f32, f32)>,
     /// ONNX Runtime intra-op threads of the query model (1: what the server uses, so a
     /// query never competes with a second one for both cores)
     #[arg(long, default_value_t = 1)]
@@ -138,11 +142,17 @@ fn ann_config(args: &BenchSearchArgs) -> anyhow::Result<AnnConfig> {
     Ok(c)
 }
 
-/// The retriever settings of the run: the defaults with `--parallel` / `--candidates`.
+/// The retriever settings of the run: the defaults with `--parallel` / `--candidates`
+/// / `--bm25-boosts`.
 fn retriever_config(args: &BenchSearchArgs, ann: AnnConfig) -> RetrieverConfig {
     let mut c = RetrieverConfig { ann, parallel: args.parallel, ..Default::default() };
     if let Some(n) = args.candidates {
         c.candidates = n.max(1);
+    }
+    if let Some((title, headings, body)) = args.bm25_boosts {
+        c.bm25.title_boost = title;
+        c.bm25.headings_boost = headings;
+        c.bm25.body_boost = body;
     }
     c
 }

@@ -314,7 +314,8 @@ fn open_retriever(bot: &BotDir, files: &ModelFiles, queries: usize, args: &EvalA
     Ok(retriever.with_reranker(reranker))
 }
 
-fn parse_boosts(s: &str) -> Result<(f32, f32, f32), String> {
+/// `TITLE,HEADINGS,BODY` as three non-negative boosts (`--bm25-boosts`).
+pub(crate) fn parse_boosts(s: &str) -> Result<(f32, f32, f32), String> {
     let v: Vec<f32> =
         s.split(',').map(|x| x.trim().parse::<f32>().map_err(|e| format!("`{x}`: {e}"))).collect::<Result<_, _>>()?;
     match v[..] {

@@ -309,9 +309,13 @@ pub(super) async fn start_turn(state: &AppState, t: TurnRequest) -> Result<Start
     // message and the answer about to stream, in one transaction.
     let user_msg = ids::message_id();
     let message_id = ids::message_id();
-    let new_message = |id, role, content, status| {
-        NewMessage { id, conversation_id: &conversation_id, role, content, status, request_id: Some(&request_id) }
-            .to_owned_message()
+    let new_message = |id: &str, role: &str, content: &str, status| OwnedNewMessage {
+        id: id.to_string(),
+        conversation_id: conversation_id.clone(),
+        role: role.to_string(),
+        content: content.to_string(),
+        status,
+        request_id: Some(request_id.clone()),
     };
     let messages = [
         new_message(&user_msg, "user", &question, MessageStatus::Complete),

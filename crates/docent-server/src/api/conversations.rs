@@ -78,7 +78,7 @@ pub async fn create(
 
 /// Create a conversation and queue its `conversation.started`, inside a transaction.
 pub(crate) async fn start_conversation_in(
-    tx: &mut WriteTx<'_>,
+    tx: &mut WriteTx,
     id: &str,
     bot_id: &str,
     user: Option<&str>,

@@ -118,7 +118,7 @@ impl Idempotency {
     pub(crate) async fn commit(
         &self,
         store: &Store,
-        mut tx: WriteTx<'_>,
+        mut tx: WriteTx,
         status: StatusCode,
         body: serde_json::Value,
     ) -> Result<Response, ApiError> {

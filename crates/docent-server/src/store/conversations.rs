@@ -236,7 +236,7 @@ impl Store {
 
     /// [`Store::create_conversation`] inside a transaction (with the events it fires).
     pub async fn create_conversation_in(
-        tx: &mut WriteTx<'_>,
+        tx: &mut WriteTx,
         id: &str,
         bot_id: &str,
         user_id: Option<&str>,
@@ -344,7 +344,7 @@ impl Store {
     /// not exist or is not in `from` (so a repeated request changes nothing and fires
     /// nothing).
     pub async fn change_conversation_state_in(
-        tx: &mut WriteTx<'_>,
+        tx: &mut WriteTx,
         id: &str,
         from: ConversationState,
         to: ConversationState,
@@ -388,10 +388,7 @@ impl Store {
     }
 
     /// [`Store::insert_messages`] inside a transaction.
-    pub async fn insert_messages_in(
-        tx: &mut WriteTx<'_>,
-        messages: &[NewMessage<'_>],
-    ) -> Result<Vec<Message>, StoreError> {
+    pub async fn insert_messages_in(tx: &mut WriteTx, messages: &[NewMessage<'_>]) -> Result<Vec<Message>, StoreError> {
         let Some(first) = messages.first() else {
             return Ok(Vec::new());
         };
@@ -489,7 +486,7 @@ impl Store {
     /// [`Store::finish_message`] inside a transaction (with the events it fires).
     #[allow(clippy::too_many_arguments)]
     pub async fn finish_message_in(
-        tx: &mut WriteTx<'_>,
+        tx: &mut WriteTx,
         id: &str,
         content: &str,
         finish_reason: &str,

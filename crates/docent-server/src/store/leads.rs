@@ -131,7 +131,7 @@ const FEEDBACK_COLUMNS: &str = "message_id, conversation_id, bot_id, rating, com
 
 impl Store {
     /// Store a lead inside a transaction (with the `lead.captured` it fires).
-    pub async fn insert_lead_in(tx: &mut WriteTx<'_>, l: &NewLead<'_>) -> Result<Lead, StoreError> {
+    pub async fn insert_lead_in(tx: &mut WriteTx, l: &NewLead<'_>) -> Result<Lead, StoreError> {
         let now = now_ms();
         let (name, email, phone) = (l.name.map(storable), l.email.map(storable), l.phone.map(storable));
         sqlx::query(
@@ -170,7 +170,7 @@ impl Store {
 
     /// Record feedback on a message inside a transaction, replacing earlier feedback
     /// on it. Returns the stored feedback and whether it replaced some.
-    pub async fn put_feedback_in(tx: &mut WriteTx<'_>, f: &NewFeedback<'_>) -> Result<(Feedback, bool), StoreError> {
+    pub async fn put_feedback_in(tx: &mut WriteTx, f: &NewFeedback<'_>) -> Result<(Feedback, bool), StoreError> {
         let now = now_ms();
         let comment = f.comment.map(storable);
         let earlier: Option<i64> = sqlx::query("SELECT created_at FROM message_feedback WHERE message_id = $1")
@@ -253,7 +253,7 @@ impl Store {
     /// key got there first (its transaction committed): roll this one back and answer
     /// with that one's response.
     pub async fn remember_response_in(
-        tx: &mut WriteTx<'_>,
+        tx: &mut WriteTx,
         slot: IdempotencySlot<'_>,
         response: &RememberedResponse,
         expired_before: i64,

@@ -106,33 +106,28 @@ pub struct Store {
 /// A write transaction that holds this process's write turn (SQLite) for its whole
 /// life: the `…_in` store calls and [`WriteTx::emit`] run inside it, so a change and
 /// the webhook events it causes commit together.
-pub struct WriteTx<'a> {
+pub struct WriteTx {
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     pub(crate) tx: sqlx::Transaction<'static, sqlx::Any>,
     outbox: Arc<tokio::sync::Notify>,
     pub(crate) emitted: u64,
-    /// Borrows nothing today (the parts are shared); the lifetime keeps callers'
-    /// signatures stable.
-    _store: std::marker::PhantomData<&'a ()>,
 }
 
-impl std::fmt::Debug for WriteTx<'_> {
+impl std::fmt::Debug for WriteTx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteTx").field("emitted", &self.emitted).finish_non_exhaustive()
     }
 }
 
-impl WriteTx<'static> {
+impl WriteTx {
     fn new(
         turn: Option<tokio::sync::OwnedMutexGuard<()>>,
         tx: sqlx::Transaction<'static, sqlx::Any>,
         outbox: Arc<tokio::sync::Notify>,
     ) -> Self {
-        WriteTx { _turn: turn, tx, outbox, emitted: 0, _store: std::marker::PhantomData }
+        WriteTx { _turn: turn, tx, outbox, emitted: 0 }
     }
-}
 
-impl WriteTx<'_> {
     /// Commit, then wake the delivery worker if events were queued.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.tx.commit().await?;
@@ -226,11 +221,8 @@ impl Store {
     }
 
     /// Begin a write transaction (taking the write turn first on SQLite).
-    pub async fn begin_write(&self) -> Result<WriteTx<'static>, StoreError> {
-        let turn = match self.backend {
-            Backend::Sqlite => Some(Arc::clone(&self.writes).lock_owned().await),
-            Backend::Postgres => None,
-        };
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        let turn = self.write_turn().await;
         let tx = self.pool.begin().await?;
         Ok(WriteTx::new(turn, tx, Arc::clone(&self.outbox)))
     }
@@ -243,9 +235,7 @@ impl Store {
     pub async fn transact<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut WriteTx<'static>) -> futures::future::BoxFuture<'t, Result<T, StoreError>>
-            + Send
-            + 'static,
+        F: for<'t> FnOnce(&'t mut WriteTx) -> futures::future::BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         match &self.writer {
             Some(writer) => writer.run(job).await,
@@ -275,9 +265,9 @@ impl Store {
     /// writer of this process at a time, in arrival order (the write thread of
     /// [`Store::transact`] takes it too). `None` on PostgreSQL, which handles
     /// concurrent writers itself.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match self.backend {
-            Backend::Sqlite => Some(self.writes.lock().await),
+            Backend::Sqlite => Some(Arc::clone(&self.writes).lock_owned().await),
             Backend::Postgres => None,
         }
     }

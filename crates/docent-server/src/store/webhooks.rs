@@ -175,7 +175,7 @@ fn endpoint(row: &AnyRow) -> Result<WebhookEndpoint, StoreError> {
     })
 }
 
-impl WriteTx<'_> {
+impl WriteTx {
     /// Queue `event` for every enabled endpoint of its bot that subscribes to its type,
     /// inside this transaction. An event id already queued for an endpoint is skipped
     /// (replicas emitting the same `index.updated` queue it once). Returns the rows queued.
@@ -222,7 +222,7 @@ impl Store {
 
     /// [`Store::create_webhook`] inside a transaction (with the idempotent response
     /// that reports it).
-    pub async fn create_webhook_in(tx: &mut WriteTx<'_>, w: &NewWebhook<'_>) -> Result<WebhookEndpoint, StoreError> {
+    pub async fn create_webhook_in(tx: &mut WriteTx, w: &NewWebhook<'_>) -> Result<WebhookEndpoint, StoreError> {
         let now = now_ms();
         let events = serde_json::to_string(w.events)
             .map_err(|e| StoreError::Corrupt { what: "events", detail: e.to_string() })?;

@@ -34,7 +34,7 @@ type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// A job as the thread runs it: given its transaction (or the error that prevented
 /// one), it says whether to commit and how to reply.
-type Job = Box<dyn for<'t> FnOnce(Result<&'t mut WriteTx<'static>, StoreError>) -> BoxFuture<'t, (bool, Reply)> + Send>;
+type Job = Box<dyn for<'t> FnOnce(Result<&'t mut WriteTx, StoreError>) -> BoxFuture<'t, (bool, Reply)> + Send>;
 
 /// The sending side of the write thread; the thread ends when the last clone of its
 /// store is dropped.
@@ -91,7 +91,7 @@ impl Writer {
     pub(crate) async fn run<T, F>(&self, job: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: for<'t> FnOnce(&'t mut WriteTx<'static>) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
+        F: for<'t> FnOnce(&'t mut WriteTx) -> BoxFuture<'t, Result<T, StoreError>> + Send + 'static,
     {
         let (done, outcome) = oneshot::channel::<Result<T, StoreError>>();
         let wrapped: Job = Box::new(move |tx| {
