@@ -65,7 +65,10 @@ pub use query_embedder::{QueryEmbedder, QueryVector, DEFAULT_QUERY_CACHE, MAX_EM
 pub use request::{Filters, SearchMode, SearchRequest, MAX_CANDIDATES, MAX_K};
 pub use rerank::{CancelToken, RerankConfig, RerankError, Reranker};
 pub use response::{Hit, Ranks, Scores, SearchResponse, Timings};
-pub use retriever::{ReloadOutcome, Retriever, RetrieverConfig, DEFAULT_CANDIDATES, DEFAULT_NEAR_DUPLICATE};
+pub use retriever::{
+    Parallelism, ReloadOutcome, Retriever, RetrieverConfig, DEFAULT_CANDIDATES, DEFAULT_NEAR_DUPLICATE,
+    DEFAULT_PARALLEL_FROM_CHUNKS,
+};
 pub use rowset::RowSet;
 pub use scored::Scored;
 pub use snapshot::Snapshot;

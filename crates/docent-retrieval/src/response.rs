@@ -62,6 +62,10 @@ pub struct Timings {
     pub embed_cached: bool,
     /// BM25 search.
     pub bm25_ms: f64,
+    /// True when BM25 ran on a pool thread beside the dense search
+    /// ([`crate::Parallelism`]); its time then overlaps `dense_ms`.
+    #[serde(default)]
+    pub bm25_parallel: bool,
     /// Dense search.
     pub dense_ms: f64,
     /// Fusion of the candidate lists.

@@ -47,13 +47,50 @@ pub struct RetrieverConfig {
     /// Reranking limits and blend (`rerank` mode).
     #[serde(default)]
     pub rerank: RerankConfig,
-    /// Run BM25 on a pool thread while the query is embedded and searched densely
-    /// (hybrid and rerank modes). Off by default: on the shared 2-core benchmark machine
-    /// the pool thread found no idle core, and p50/p99 were worse than one after the
-    /// other on the caller's thread (docs/BENCHMARKS.md, "Search latency"). Worth
-    /// trying where cores sit idle.
+    /// Whether hybrid and rerank searches run BM25 on a pool thread while this thread
+    /// embeds the query and searches densely ([`Parallelism`]).
     #[serde(default)]
-    pub parallel: bool,
+    pub parallel: Parallelism,
+}
+
+/// Default [`Parallelism::FromChunks`]: the index size from which BM25 runs beside
+/// the dense search (docs/BENCHMARKS.md, "Parallel halves").
+pub const DEFAULT_PARALLEL_FROM_CHUNKS: usize = 500_000;
+
+/// When a hybrid search runs its two halves at once: BM25 on a rayon pool thread,
+/// the query embedding and the dense search on the caller's thread.
+///
+/// Below a few hundred thousand chunks each half takes a fraction of a millisecond
+/// and waking a pool thread costs about as much as it saves (on the 2-core
+/// benchmark machine with other work running, parallel p99 was 6.8 ms against 2.6
+/// serial at 100k); at 1M each half takes milliseconds, and running them side by side
+/// takes the slower half's time instead of the sum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parallelism {
+    /// Always one after the other on the caller's thread.
+    Serial,
+    /// Always side by side.
+    Parallel,
+    /// Side by side when the snapshot has at least this many chunks.
+    FromChunks(usize),
+}
+
+impl Default for Parallelism {
+    fn default() -> Self {
+        Parallelism::FromChunks(DEFAULT_PARALLEL_FROM_CHUNKS)
+    }
+}
+
+impl Parallelism {
+    /// True when a hybrid search over `chunks` chunks runs its halves side by side.
+    pub fn applies_to(self, chunks: usize) -> bool {
+        match self {
+            Parallelism::Serial => false,
+            Parallelism::Parallel => true,
+            Parallelism::FromChunks(n) => chunks >= n,
+        }
+    }
 }
 
 impl Default for RetrieverConfig {
@@ -66,7 +103,7 @@ impl Default for RetrieverConfig {
             ann: AnnConfig::default(),
             near_duplicate: DEFAULT_NEAR_DUPLICATE,
             rerank: RerankConfig::default(),
-            parallel: false,
+            parallel: Parallelism::default(),
         }
     }
 }
@@ -320,8 +357,10 @@ impl Retriever {
         }
         .min(snapshot.chunk_count());
 
-        // BM25 and dense search are independent: with `config.parallel`, hybrid modes
-        // run BM25 on a pool thread while this thread embeds and searches densely.
+        // BM25 and dense search are independent: when `config.parallel` applies to
+        // this snapshot, hybrid modes run BM25 on a pool thread while this thread
+        // embeds and searches densely.
+        let side_by_side = self.config.parallel.applies_to(snapshot.chunk_count());
         let bm25_run = || -> Result<(Vec<Scored>, f64), RetrievalError> {
             let t = Instant::now();
             let found = match plan {
@@ -356,8 +395,9 @@ impl Retriever {
             Ok(dense_hits)
         };
         let (bm25_result, dense_result) = match (mode.uses_bm25(), mode.uses_dense()) {
-            (true, true) if !self.config.parallel => (bm25_run(), dense_run(&mut response)),
+            (true, true) if !side_by_side => (bm25_run(), dense_run(&mut response)),
             (true, true) => {
+                response.timings.bm25_parallel = true;
                 let parent = tracing::Span::current();
                 let mut bm25_out = None;
                 let dense_out = rayon::in_place_scope(|scope| {

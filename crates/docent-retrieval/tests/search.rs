@@ -6,7 +6,7 @@ mod common;
 use common::{publish, publish_with_model, retriever, sample_pages, Page};
 use docent_index::{BotDir, Embedder, ModelInfo};
 use docent_retrieval::{
-    Filters, FusionConfig, RetrievalError, Retriever, RetrieverConfig, SearchMode, SearchRequest, MAX_K,
+    Filters, FusionConfig, Parallelism, RetrievalError, Retriever, RetrieverConfig, SearchMode, SearchRequest, MAX_K,
 };
 
 const MODES: [SearchMode; 3] = [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid];
@@ -411,16 +411,28 @@ fn a_bot_without_an_index_is_a_clear_error() {
 #[test]
 fn parallel_hybrid_search_returns_what_the_serial_one_does() {
     let f = fixture(&sample_pages());
-    let parallel = Retriever::open_with(
-        &f.bot,
-        common::query_embedder(),
-        RetrieverConfig { parallel: true, ..RetrieverConfig::default() },
-    )
-    .expect("open");
+    let open = |parallel| {
+        Retriever::open_with(
+            &f.bot,
+            common::query_embedder(),
+            RetrieverConfig { parallel, ..RetrieverConfig::default() },
+        )
+        .expect("open")
+    };
+    let parallel = open(Parallelism::Parallel);
+    // The threshold is the snapshot's chunk count: from it on, side by side.
+    let chunks = f.retriever.snapshot().chunk_count();
+    let from_here = open(Parallelism::FromChunks(chunks));
+    let above = open(Parallelism::FromChunks(chunks + 1));
     for query in ["refund on an annual plan", "rotate API keys", "\"quotes\" AND (brackets) *"] {
         for mode in [SearchMode::Hybrid, SearchMode::Bm25, SearchMode::Dense] {
             let a = search(&f.retriever, query, 5, mode);
             let b = search(&parallel, query, 5, mode);
+            let both_halves = mode == SearchMode::Hybrid;
+            assert!(!a.timings.bm25_parallel, "the default runs a small index serially");
+            assert_eq!(b.timings.bm25_parallel, both_halves, "{mode}");
+            assert_eq!(search(&from_here, query, 5, mode).timings.bm25_parallel, both_halves, "{mode}");
+            assert!(!search(&above, query, 5, mode).timings.bm25_parallel, "{mode}");
             let urls = |r: &docent_retrieval::SearchResponse| r.hits.iter().map(|h| h.url.clone()).collect::<Vec<_>>();
             assert_eq!(urls(&a), urls(&b), "{mode} {query:?}");
             assert_eq!(

@@ -33,7 +33,9 @@ use docent_index::{
 use docent_retrieval::dense::synthetic::{CorpusParams, SyntheticCorpus};
 use docent_retrieval::dense::{AnnConfig, AnnIndex, DenseIndex, ExactIndex};
 use docent_retrieval::rerank::OfflineReranker;
-use docent_retrieval::{Filters, QueryEmbedder, Retriever, RetrieverConfig, SearchMode, SearchRequest, Snapshot};
+use docent_retrieval::{
+    Filters, Parallelism, QueryEmbedder, Retriever, RetrieverConfig, SearchMode, SearchRequest, Snapshot,
+};
 use serde::Serialize;
 
 /// Bot id of the synthetic indexes.
@@ -107,9 +109,13 @@ pub struct BenchSearchArgs {
     /// Candidates taken from each retriever before fusion (default: the retriever's).
     #[arg(long)]
     pub candidates: Option<usize>,
-    /// Run BM25 on a pool thread in parallel with the dense search (hybrid modes).
-    #[arg(long)]
+    /// Run BM25 on a pool thread in parallel with the dense search (hybrid modes)
+    /// whatever the index size (default: from `DEFAULT_PARALLEL_FROM_CHUNKS` chunks).
+    #[arg(long, conflicts_with = "serial")]
     pub parallel: bool,
+    /// Run BM25 and the dense search one after the other whatever the index size.
+    #[arg(long)]
+    pub serial: bool,
     /// BM25 field boosts `TITLE,HEADINGS,BODY` for this run instead of the retriever's
     /// defaults (a boost of 0 leaves the field out of the query).
     #[arg(long, value_name = "T,H,B", value_parser = crate::eval_cmd::parse_boosts)]
@@ -142,10 +148,15 @@ fn ann_config(args: &BenchSearchArgs) -> anyhow::Result<AnnConfig> {
     Ok(c)
 }
 
-/// The retriever settings of the run: the defaults with `--parallel` / `--candidates`
-/// / `--bm25-boosts`.
+/// The retriever settings of the run: the defaults with `--parallel` / `--serial` /
+/// `--candidates` / `--bm25-boosts`.
 fn retriever_config(args: &BenchSearchArgs, ann: AnnConfig) -> RetrieverConfig {
-    let mut c = RetrieverConfig { ann, parallel: args.parallel, ..Default::default() };
+    let mut c = RetrieverConfig { ann, ..Default::default() };
+    if args.parallel {
+        c.parallel = Parallelism::Parallel;
+    } else if args.serial {
+        c.parallel = Parallelism::Serial;
+    }
     if let Some(n) = args.candidates {
         c.candidates = n.max(1);
     }
@@ -193,6 +204,9 @@ pub struct ModeRow {
     pub stages_ms: Stages,
     /// Mean hits returned.
     pub mean_hits: f64,
+    /// True when BM25 ran beside the dense search ([`Parallelism`]): the CPU columns
+    /// then add up both threads.
+    pub bm25_parallel: bool,
 }
 
 /// Mean stage times of a mode (from the responses' timings).
@@ -595,6 +609,7 @@ fn time_mode(
     let mut cpu = Vec::with_capacity(timed.len());
     let mut stages = Stages::default();
     let mut hits = 0usize;
+    let mut parallel = false;
     let wall = Instant::now();
     for (&i, req) in timed.iter().zip(&requests) {
         let (t, c) = (Instant::now(), cpu_ms());
@@ -607,6 +622,7 @@ fn time_mode(
         stages.fetch += r.timings.fetch_ms;
         stages.rerank += r.timings.rerank_ms;
         hits += r.hits.len();
+        parallel |= r.timings.bm25_parallel;
     }
     let wall = wall.elapsed().as_secs_f64();
     let n = lat.len().max(1) as f64;
@@ -617,6 +633,7 @@ fn time_mode(
     row.qps_single_thread = n / wall.max(1e-9);
     row.stages_ms = stages;
     row.mean_hits = hits as f64 / n;
+    row.bm25_parallel = parallel;
     Ok(row)
 }
 
@@ -691,6 +708,7 @@ fn summarize(mut lat: Vec<f64>, mut cpu: Vec<f64>) -> ModeRow {
         qps_single_thread: 0.0,
         stages_ms: Stages::default(),
         mean_hits: 0.0,
+        bm25_parallel: false,
     }
 }
 
@@ -704,7 +722,7 @@ fn table(label: &str, rows: &[ModeRow], m: &MemoryRow) -> String {
         let st = &r.stages_ms;
         s.push_str(&format!(
             "  {:<26} {:>6} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>7.0}   {:.3}/{:.3}/{:.3}/{:.3}/{:.3}\n",
-            r.mode,
+            if r.bm25_parallel { format!("{} (bm25 ∥ dense)", r.mode) } else { r.mode.clone() },
             r.dense_index,
             r.p50_ms,
             r.p95_ms,
