@@ -160,10 +160,8 @@ fn retriever_config(args: &BenchSearchArgs, ann: AnnConfig) -> RetrieverConfig {
     if let Some(n) = args.candidates {
         c.candidates = n.max(1);
     }
-    if let Some((title, headings, body)) = args.bm25_boosts {
-        c.bm25.title_boost = title;
-        c.bm25.headings_boost = headings;
-        c.bm25.body_boost = body;
+    if let Some(boosts) = args.bm25_boosts {
+        crate::eval_cmd::set_boosts(&mut c.bm25, boosts);
     }
     c
 }

@@ -291,10 +291,8 @@ fn open_retriever(bot: &BotDir, files: &ModelFiles, queries: usize, args: &EvalA
     let model = Embedder::load(files, EmbedderOptions::queries(args.query_graph)).context("loading the query model")?;
     let embedder = Arc::new(QueryEmbedder::new(model, (queries * 3).max(4096)));
     let mut config = RetrieverConfig::default();
-    if let Some((title, headings, body)) = args.bm25_boosts {
-        config.bm25.title_boost = title;
-        config.bm25.headings_boost = headings;
-        config.bm25.body_boost = body;
+    if let Some(boosts @ (title, headings, body)) = args.bm25_boosts {
+        set_boosts(&mut config.bm25, boosts);
         eprintln!("BM25 boosts for this run: title {title}, headings {headings}, body {body}");
     }
     let retriever = Retriever::open_with(bot, Arc::clone(&embedder), config)?;
@@ -312,6 +310,13 @@ fn open_retriever(bot: &BotDir, files: &ModelFiles, queries: usize, args: &EvalA
         },
     };
     Ok(retriever.with_reranker(reranker))
+}
+
+/// Put a `--bm25-boosts` triple (title, headings, body) into `bm25`.
+pub(crate) fn set_boosts(bm25: &mut Bm25Config, (title, headings, body): (f32, f32, f32)) {
+    bm25.title_boost = title;
+    bm25.headings_boost = headings;
+    bm25.body_boost = body;
 }
 
 /// `TITLE,HEADINGS,BODY` as three non-negative boosts (`--bm25-boosts`).
