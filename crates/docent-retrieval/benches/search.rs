@@ -80,7 +80,7 @@ fn dense(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(4));
     for k in [10, 50] {
         let mut i = 0;
-        group.bench_function(BenchmarkId::new("100k x 384 hnsw (f16)", format!("top{k}")), |b| {
+        group.bench_function(BenchmarkId::new("100k x 384 hnsw (default: scaled i8)", format!("top{k}")), |b| {
             b.iter(|| {
                 i = (i + 1) % QUERIES;
                 black_box(ann.search(&v.queries[i], k, None))

@@ -34,7 +34,8 @@ fn exact_cfg() -> ExactConfig {
 /// Mean |ANN top-k ∩ exact top-k| / k; also checks that every score is the row's
 /// cosine (exactly when rescored, within f16 rounding otherwise).
 fn recall(ann: &AnnIndex, rows: &[f32], queries: &[Vec<f32>], k: usize, allowed: Option<&RowSet>) -> f64 {
-    let tolerance = if ann.config().rescore { 1e-4 } else { 2e-3 };
+    let rescored = ann.config().rescore || ann.config().quantization == AnnQuantization::I8Scaled;
+    let tolerance = if rescored { 1e-4 } else { 2e-3 };
     let mut found = 0usize;
     let mut wanted = 0usize;
     for q in queries {
@@ -70,25 +71,24 @@ fn recall_at_10_is_at_least_098_against_the_exact_scan() {
     eprintln!("ANN (i8 + exact rescoring) recall@10 on {n} x {DIM}: {r10:.4}");
     assert!(r10 >= 0.98, "i8 recall@10 {r10:.4} < 0.98");
     drop(ann);
-
-    // Default graph; the threshold only decides here which filters are scanned exactly
-    // (fewer allowed rows than max(threshold, 10 % of the rows)), so it is lowered to
-    // send the broad filters below through the graph.
-    let config = AnnConfig { threshold: 1_000, ..AnnConfig::default() };
-    let ann = AnnIndex::from_rows(Arc::clone(&rows), DIM, &config, exact_cfg(), None).expect("build");
-    assert_eq!(ann.len(), n);
-    assert!(matches!(ann.origin(), AnnOrigin::Built { saved: None, .. }));
+    // A broad filter (half the rows), searched through each graph's filtered walk.
+    let mut half = RowSet::empty(n);
+    for r in (0..n as u32).filter(|r| r % 2 == 0) {
+        half.insert(r);
+    }
+    // f16 (usearch's half floats, no rescoring: scores within f16 rounding), also
+    // through the graph's filtered search.
+    let f16 = AnnConfig { quantization: AnnQuantization::F16, threshold: 1_000, ..AnnConfig::default() };
+    let ann = AnnIndex::from_rows(Arc::clone(&rows), DIM, &f16, exact_cfg(), None).expect("build f16");
     let r10 = recall(&ann, &rows, &queries, 10, None);
-    let r50 = recall(&ann, &rows, &queries, 50, None);
-    eprintln!(
-        "ANN (default: f16 graph) recall on {n} x {DIM} clustered vectors, {} queries: @10 {r10:.4}, @50 {r50:.4}",
-        queries.len()
-    );
-    assert!(r10 >= 0.98, "recall@10 {r10:.4} < 0.98");
-    assert!(r50 >= 0.95, "recall@50 {r50:.4} < 0.95");
-
+    let rh = recall(&ann, &rows, &queries[..100], 10, Some(&half));
+    eprintln!("ANN (f16) recall@10 on {n} x {DIM}: {r10:.4}; half the rows allowed: {rh:.4}");
+    assert!(r10 >= 0.98, "f16 recall@10 {r10:.4} < 0.98");
+    assert!(rh >= 0.95, "f16 filtered recall@10 {rh:.4}");
     // Each search sets its own beam (the count asked of usearch): a beam of k is
     // measurably worse than the configured one, so the per-search beam is really used.
+    // (Checked on the f16 graph: a rescored graph asks for at least `min_candidates`
+    // rows, so its beam is never narrower than 64.)
     let beam_recall = |ef: usize| {
         let mut found = 0usize;
         for q in &queries {
@@ -98,17 +98,44 @@ fn recall_at_10_is_at_least_098_against_the_exact_scan() {
         }
         found as f64 / (10 * queries.len()) as f64
     };
-    let (narrow, configured) = (beam_recall(10), beam_recall(config.ef_for(n, 10)));
+    let (narrow, configured) = (beam_recall(10), beam_recall(f16.ef_for(n, 10)));
     eprintln!("recall@10 with a beam of 10: {narrow:.4}; with the configured beam: {configured:.4}");
     assert!((configured - r10).abs() < 1e-9, "search() uses ef_for's beam");
     assert!(narrow < configured, "a beam of 10 ({narrow:.4}) should lose rows the beam of 64 finds");
+    drop(ann);
+
+    // Default graph; the threshold only decides here which filters are scanned exactly
+    // (fewer allowed rows than max(threshold, 10 % of the rows)), so it is lowered to
+    // send the broad filters below through the graph.
+    let config = AnnConfig { threshold: 1_000, ..AnnConfig::default() };
+    assert_eq!(config.quantization, AnnQuantization::I8Scaled, "the default graph is Docent's scaled int8");
+    let ann = AnnIndex::from_rows(Arc::clone(&rows), DIM, &config, exact_cfg(), None).expect("build");
+    assert_eq!(ann.len(), n);
+    assert!(matches!(ann.origin(), AnnOrigin::Built { saved: None, .. }));
+    let r10 = recall(&ann, &rows, &queries, 10, None);
+    let r50 = recall(&ann, &rows, &queries, 50, None);
+    eprintln!(
+        "ANN (default: scaled int8 graph, rescored) recall on {n} x {DIM} clustered vectors, {} queries: @10 {r10:.4}, @50 {r50:.4}",
+        queries.len()
+    );
+    assert!(r10 >= 0.98, "recall@10 {r10:.4} < 0.98");
+    assert!(r50 >= 0.95, "recall@50 {r50:.4} < 0.95");
+
+    // The query is quantised with its own scale, not the rows': a query three times
+    // as long (components past the rows' ±127 range) finds the same rows, and the
+    // exact rescoring scales its scores by exactly that factor.
+    for q in queries.iter().take(50) {
+        let long: Vec<f32> = q.iter().map(|x| x * 3.0).collect();
+        let (plain, scaled) = (ann.search(q, 10, None), ann.search(&long, 10, None));
+        let ordinals = |hits: &[docent_retrieval::Scored]| hits.iter().map(|s| s.ordinal).collect::<Vec<_>>();
+        assert_eq!(ordinals(&plain), ordinals(&scaled), "a scaled query walks the graph the same way");
+        for (a, b) in plain.iter().zip(&scaled) {
+            assert!((b.score - 3.0 * a.score).abs() < 1e-4, "{} vs 3 x {}", b.score, a.score);
+        }
+    }
 
     // Filters: a broad one goes through the graph's filtered search, a selective one
     // through the exact scan of the allowed rows (so it is exact).
-    let mut half = RowSet::empty(n);
-    for r in (0..n as u32).filter(|r| r % 2 == 0) {
-        half.insert(r);
-    }
     let rh = recall(&ann, &rows, &queries[..100], 10, Some(&half));
     eprintln!("ANN recall@10 with a filter allowing half the rows: {rh:.4}");
     assert!(rh >= 0.95, "filtered recall@10 {rh:.4}");

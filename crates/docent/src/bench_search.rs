@@ -99,7 +99,8 @@ pub struct BenchSearchArgs {
     /// HNSW connectivity `M` (default: the retriever's default).
     #[arg(long)]
     pub ann_m: Option<usize>,
-    /// Storage of the HNSW graph's vectors: f32, f16 or i8 (default: the retriever's default).
+    /// Storage of the HNSW graph's vectors: f32, f16, i8 or i8s (Docent's scaled int8,
+    /// rescored: the retriever's default).
     #[arg(long)]
     pub ann_quantization: Option<String>,
     /// Instead of the modes: for each of these HNSW beam widths (`ef`), the graph's
@@ -143,7 +144,7 @@ fn ann_config(args: &BenchSearchArgs) -> anyhow::Result<AnnConfig> {
     }
     if let Some(q) = &args.ann_quantization {
         c.quantization = serde_json::from_value(serde_json::Value::String(q.to_lowercase()))
-            .with_context(|| format!("--ann-quantization `{q}`: use f32, f16 or i8"))?;
+            .with_context(|| format!("--ann-quantization `{q}`: use f32, f16, i8 or i8s"))?;
     }
     Ok(c)
 }

@@ -1,17 +1,24 @@
 //! Approximate dense search: an HNSW graph ([usearch]) over a generation's vectors.
 //!
 //! * **Graph**: usearch's HNSW with inner-product distance over normalised vectors. The
-//!   graph keeps its own copy of the vectors, in f16 by default (half the f32 size;
-//!   scores within ~1e-4 of the f32 cosine, measured recall@10 1.0 on clustered
-//!   synthetic vectors), so a search touches only the graph file and never
-//!   `vectors.f32`.
-//! * **Rescoring** (optional, `rescore`): with a coarser copy (int8, a quarter of the
-//!   size) the graph's `max(k, min_candidates)` candidates are scored again exactly
-//!   against the memory-mapped `vectors.f32` and cut to `k`. That keeps the scores
-//!   exact, but every query then touches ~64 random rows of `vectors.f32`, so over time
-//!   the whole file becomes resident: i8 + rescoring costs *more* memory than f16
-//!   (100k × 384: ~84 MB graph + up to 154 MB of vectors vs ~150 MB), which is why it
-//!   is not the default.
+//!   graph keeps its own copy of the vectors, by default in Docent's scaled int8
+//!   ([`AnnQuantization::I8Scaled`]: one scale for the generation, 127 / its largest
+//!   component, so the rows use the whole ±127 range; each query quantised with its
+//!   own scale). usearch's own int8 (`I8`) casts each component as `x × 127 / |row|`,
+//!   truncated, which leaves a 384-d unit vector about ±6 of the ±127 levels; scaling
+//!   first is what makes int8 as good as f16 for the walk.
+//! * **Rescoring**: an int8 graph's distances are integer dot products, so its
+//!   `max(k, min_candidates)` candidates are scored again exactly against the
+//!   memory-mapped `vectors.f32` and cut to `k` (always for `I8Scaled`; `rescore` for
+//!   the others). Scores are then the exact cosine. The cost is memory: every query
+//!   touches ~64 random rows of `vectors.f32`, so over time the file becomes resident
+//!   (page cache mapped into the process, shared and reclaimable). Measured in
+//!   docs/BENCHMARKS.md ("Scaled int8 graph"): at 1M rows the int8 walk costs 60 % of the
+//!   f16 one (the i8 dot product is half the bytes and needs no conversion) at the same
+//!   recall, with a graph of 508 MB instead of 874 built in half the time, while RSS
+//!   grows by up to the size of `vectors.f32` (1.5 GB at 1M, 154 MB at 100k). `F16`
+//!   (no rescoring: scores within ~1e-4, a search never touches `vectors.f32`) is the
+//!   choice when memory matters more than latency.
 //! * **Where it lives**: the graph is built when a generation is first opened for
 //!   retrieval and saved next to it as `ann-<params>.usearch` (written to a temporary
 //!   name and renamed, so a reader never sees half a file). Later opens — another
@@ -56,10 +63,18 @@ pub const DEFAULT_ANN_THRESHOLD: usize = 20_000;
 pub enum AnnQuantization {
     /// 4 bytes per dimension.
     F32,
-    /// 2 bytes per dimension (IEEE half).
+    /// 2 bytes per dimension (IEEE half); searched without rescoring.
     F16,
-    /// 1 byte per dimension (each component × 127).
+    /// 1 byte per dimension (usearch's cast: each component × 127 / |row|, truncated;
+    /// a 384-d unit vector uses about ±6 of the ±127 levels).
     I8,
+    /// 1 byte per dimension, quantised by Docent with one scale for the generation
+    /// (127 / its largest component, rounded), so the rows use the whole int8 range;
+    /// each query is quantised with its own scale, and the graph's candidates are
+    /// always rescored exactly against `vectors.f32` (the graph's distances are in the
+    /// integer domain).
+    #[serde(rename = "i8s")]
+    I8Scaled,
 }
 
 impl AnnQuantization {
@@ -67,7 +82,7 @@ impl AnnQuantization {
         match self {
             AnnQuantization::F32 => ScalarKind::F32,
             AnnQuantization::F16 => ScalarKind::F16,
-            AnnQuantization::I8 => ScalarKind::I8,
+            AnnQuantization::I8 | AnnQuantization::I8Scaled => ScalarKind::I8,
         }
     }
 
@@ -76,6 +91,7 @@ impl AnnQuantization {
             AnnQuantization::F32 => "f32",
             AnnQuantization::F16 => "f16",
             AnnQuantization::I8 => "i8",
+            AnnQuantization::I8Scaled => "i8s",
         }
     }
 }
@@ -107,13 +123,14 @@ pub struct AnnConfig {
     pub expansion_per_result: f32,
     /// Upper bound of the beam (0: none).
     pub expansion_max: usize,
-    /// Storage of the graph's vectors.
+    /// Storage of the graph's vectors (default: Docent's scaled int8, rescored).
     pub quantization: AnnQuantization,
-    /// Rescore the graph's candidates exactly against `vectors.f32` (for `I8`; see the
-    /// module documentation for its memory cost).
+    /// Rescore the graph's candidates exactly against `vectors.f32` with `F32`, `F16` or
+    /// `I8` (`I8Scaled` always rescores; see the module documentation for the memory
+    /// cost).
     pub rescore: bool,
-    /// Candidates taken from the graph and rescored exactly (at least `k`; only with
-    /// `rescore`).
+    /// Candidates taken from the graph and rescored exactly (at least `k`; only when
+    /// rescoring).
     pub min_candidates: usize,
     /// Filters allowing fewer than this fraction of the rows are answered by an exact
     /// scan of the allowed rows.
@@ -137,7 +154,7 @@ impl Default for AnnConfig {
             expansion_growth: 0.75,
             expansion_per_result: 1.0,
             expansion_max: 0,
-            quantization: AnnQuantization::F16,
+            quantization: AnnQuantization::I8Scaled,
             rescore: false,
             min_candidates: 64,
             filter_exact_fraction: 0.1,
@@ -237,6 +254,28 @@ pub enum AnnOrigin {
     },
     /// Memory-mapped from a file built by an earlier open.
     Cached(PathBuf),
+}
+
+/// Docent's own int8 quantisation ([`AnnQuantization::I8Scaled`]): `round(x × scale)`
+/// clamped to ±127. The rows share one scale (from the largest component of the
+/// generation, found while building); a query gets its own, from its largest
+/// component: the graph's inner-product order does not change when the query is
+/// scaled, so the query needs no stored scale (nothing to read or scan at open), and
+/// the candidates' scores come from the exact rescoring anyway.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct I8Scale(f32);
+
+impl I8Scale {
+    /// 127 / the largest absolute finite component of `rows` (1 for an all-zero input).
+    fn of(rows: &[f32]) -> Self {
+        let max = rows.iter().fold(0.0f32, |m, x| if x.is_finite() { m.max(x.abs()) } else { m });
+        I8Scale(if max > 0.0 { 127.0 / max } else { 1.0 })
+    }
+
+    fn quantize(self, v: &[f32], out: &mut Vec<i8>) {
+        out.clear();
+        out.extend(v.iter().map(|x| (x * self.0).round().clamp(-127.0, 127.0) as i8));
+    }
 }
 
 /// The f32 rows the candidates are rescored against.
@@ -438,16 +477,26 @@ impl AnnIndex {
         let flat = self.rows.flat();
         let dim = self.rows.dim();
         let n = flat.len() / dim;
-        let want = if self.config.rescore { k.max(self.config.min_candidates) } else { k };
+        let scaled = self.config.quantization == AnnQuantization::I8Scaled;
+        let rescore = self.config.rescore || scaled;
+        let want = if rescore { k.max(self.config.min_candidates) } else { k };
         // usearch's beam is `max(expansion_search, count)`: asking for `ef` rows is how
         // one search gets its own beam width without touching the shared setting.
         let count = want.max(ef).min(n);
         let matches = {
             let _slot = self.slots.acquire();
-            match allowed {
-                None => self.graph.search(query, count),
-                Some(a) => {
-                    self.graph.filtered_search(query, count, |key| u32::try_from(key).is_ok_and(|r| a.contains(r)))
+            let filter = |key: u64| u32::try_from(key).is_ok_and(|r| allowed.is_none_or(|a| a.contains(r)));
+            if scaled {
+                let mut q = Vec::with_capacity(dim);
+                I8Scale::of(query).quantize(query, &mut q);
+                match allowed {
+                    None => self.graph.search(q.as_slice(), count),
+                    Some(_) => self.graph.filtered_search(q.as_slice(), count, filter),
+                }
+            } else {
+                match allowed {
+                    None => self.graph.search(query, count),
+                    Some(_) => self.graph.filtered_search(query, count, filter),
                 }
             }
         };
@@ -468,11 +517,7 @@ impl AnnIndex {
                 continue;
             }
             // Inner-product distance is `1 - dot`.
-            let score = if self.config.rescore {
-                self.kernel.dot(query, &flat[i * dim..(i + 1) * dim])
-            } else {
-                1.0 - distance
-            };
+            let score = if rescore { self.kernel.dot(query, &flat[i * dim..(i + 1) * dim]) } else { 1.0 - distance };
             top.push(r, score);
         }
         Some(top.into_sorted())
@@ -518,12 +563,22 @@ fn build_graph(rows: &[f32], dim: usize, config: &AnnConfig) -> Result<Index, An
         .reserve_capacity_and_threads(n, threads.max(config.search_slots.max(1)))
         .map_err(usearch_err("reserving memory"))?;
     let failure: Mutex<Option<AnnError>> = Mutex::new(None);
+    let scale = (config.quantization == AnnQuantization::I8Scaled).then(|| I8Scale::of(rows));
     std::thread::scope(|s| {
         for t in 0..threads {
             let (graph, failure) = (&graph, &failure);
             s.spawn(move || {
+                let mut q = Vec::with_capacity(dim);
                 for i in (t..n).step_by(threads) {
-                    if let Err(e) = graph.add(i as u64, &rows[i * dim..(i + 1) * dim]) {
+                    let row = &rows[i * dim..(i + 1) * dim];
+                    let added = match scale {
+                        None => graph.add(i as u64, row),
+                        Some(scale) => {
+                            scale.quantize(row, &mut q);
+                            graph.add(i as u64, q.as_slice())
+                        }
+                    };
+                    if let Err(e) = added {
                         let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
                         f.get_or_insert(AnnError::Usearch { action: "adding a vector", message: e.to_string() });
                         return;
