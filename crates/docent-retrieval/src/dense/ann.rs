@@ -63,7 +63,7 @@ pub const DEFAULT_ANN_THRESHOLD: usize = 20_000;
 pub enum AnnQuantization {
     /// 4 bytes per dimension.
     F32,
-    /// 2 bytes per dimension (IEEE half); searched without rescoring.
+    /// 2 bytes per dimension (IEEE half); not rescored unless `rescore` is set.
     F16,
     /// 1 byte per dimension (usearch's cast: each component × 127 / |row|, truncated;
     /// a 384-d unit vector uses about ±6 of the ±127 levels).
