@@ -34,8 +34,7 @@ fn exact_cfg() -> ExactConfig {
 /// Mean |ANN top-k ∩ exact top-k| / k; also checks that every score is the row's
 /// cosine (exactly when rescored, within f16 rounding otherwise).
 fn recall(ann: &AnnIndex, rows: &[f32], queries: &[Vec<f32>], k: usize, allowed: Option<&RowSet>) -> f64 {
-    let rescored = ann.config().rescore || ann.config().quantization == AnnQuantization::I8Scaled;
-    let tolerance = if rescored { 1e-4 } else { 2e-3 };
+    let tolerance = if ann.config().rescores() { 1e-4 } else { 2e-3 };
     let mut found = 0usize;
     let mut wanted = 0usize;
     for q in queries {

@@ -46,7 +46,8 @@ use std::time::Instant;
 use docent_index::IndexSnapshot;
 use serde::{Deserialize, Serialize};
 use tracing::{info, info_span, warn};
-use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
+use usearch::ffi::Matches;
+use usearch::{Index, IndexOptions, MetricKind, ScalarKind, VectorType};
 
 use super::exact::exact_top_k_with;
 use super::kernel::Kernel;
@@ -183,6 +184,13 @@ impl AnnConfig {
         let ef = grown.max(per_k).ceil() as usize;
         let ef = if self.expansion_max > 0 { ef.min(self.expansion_max) } else { ef };
         ef.max(k).max(1)
+    }
+
+    /// True when the graph's candidates are rescored exactly against `vectors.f32`:
+    /// with `rescore`, and always for [`AnnQuantization::I8Scaled`] (its distances are
+    /// integer dot products).
+    pub fn rescores(&self) -> bool {
+        self.rescore || self.quantization == AnnQuantization::I8Scaled
     }
 
     /// File name of the cached graph for these build parameters (search-time knobs do
@@ -477,27 +485,19 @@ impl AnnIndex {
         let flat = self.rows.flat();
         let dim = self.rows.dim();
         let n = flat.len() / dim;
-        let scaled = self.config.quantization == AnnQuantization::I8Scaled;
-        let rescore = self.config.rescore || scaled;
+        let rescore = self.config.rescores();
         let want = if rescore { k.max(self.config.min_candidates) } else { k };
         // usearch's beam is `max(expansion_search, count)`: asking for `ef` rows is how
         // one search gets its own beam width without touching the shared setting.
         let count = want.max(ef).min(n);
         let matches = {
             let _slot = self.slots.acquire();
-            let filter = |key: u64| u32::try_from(key).is_ok_and(|r| allowed.is_none_or(|a| a.contains(r)));
-            if scaled {
+            if self.config.quantization == AnnQuantization::I8Scaled {
                 let mut q = Vec::with_capacity(dim);
                 I8Scale::of(query).quantize(query, &mut q);
-                match allowed {
-                    None => self.graph.search(q.as_slice(), count),
-                    Some(_) => self.graph.filtered_search(q.as_slice(), count, filter),
-                }
+                walk(&self.graph, q.as_slice(), count, allowed)
             } else {
-                match allowed {
-                    None => self.graph.search(query, count),
-                    Some(_) => self.graph.filtered_search(query, count, filter),
-                }
+                walk(&self.graph, query, count, allowed)
             }
         };
         let matches = match matches {
@@ -591,6 +591,16 @@ fn build_graph(rows: &[f32], dim: usize, config: &AnnConfig) -> Result<Index, An
         return Err(e);
     }
     Ok(graph)
+}
+
+/// One walk of `graph` for `query` (f32, or the scaled int8 copy of it), with the
+/// allowed rows as the predicate when filtered.
+fn walk<T: VectorType>(graph: &Index, query: &[T], count: usize, allowed: Option<&RowSet>) -> Result<Matches, String> {
+    match allowed {
+        None => graph.search(query, count),
+        Some(a) => graph.filtered_search(query, count, |key| u32::try_from(key).is_ok_and(|r| a.contains(r))),
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// Save to a unique temporary name in the same directory, fsync, rename over `path`.
